@@ -1,0 +1,69 @@
+# Spark + MLflow ops toolkit. `make` alone lists the targets. Every target accepts
+# RUNTIME=auto|local|docker (auto: local until the docker runtime lands) and the variables of
+# versions.env (e.g. `make up WORKERS=3`, `make submit EXPERIMENT=churn`).
+.DEFAULT_GOAL := help
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -o errexit -o nounset -o pipefail -c
+
+RUNTIME ?= auto
+export RUNTIME
+
+.PHONY: help setup lock up down status logs rebuild urls submit relog check-artifacts \
+	test test-unit test-integration lint bench clean
+
+help: ## Show this help
+	@echo "Usage: make TARGET [RUNTIME=auto|local|docker] [VAR=value ...]"
+	@echo
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+setup: ## Make .venv from the pins (reinstalls only when a pin changed)
+	@scripts/setup.sh
+
+lock: ## Regenerate constraints.txt from requirements.txt and versions.env
+	@scripts/lock.sh
+
+up: ## Start the stack (MLflow + Spark master + WORKERS workers) and wait until healthy
+	@scripts/runtime.sh up
+
+down: ## Stop the stack (work/mlflow is kept)
+	@scripts/runtime.sh down
+
+status: ## Health of every component; exit 0 only when all are healthy (ARGS=--json)
+	@scripts/runtime.sh status $(ARGS)
+
+logs: ## Show logs of all components, or one: make logs C=spark-worker-1 [FOLLOW=1] [TAIL=50]
+	@scripts/runtime.sh logs $(C)
+
+urls: ## Print the stack's URLs
+	@scripts/runtime.sh urls
+
+rebuild: ## Stop, reinstall/rebuild what changed, start, wait until healthy
+	@scripts/runtime.sh rebuild
+
+submit: ## Train the ML pipeline on the cluster and log it to MLflow (EXPERIMENT= DATA= LABEL= ARGS= JOB= CLASS=)
+	@scripts/submit.sh
+
+relog: ## Log a kept local copy to MLflow once the server is back: make relog DIR=work/output/EXP/RUN
+	@scripts/relog.sh $(DIR)
+
+check-artifacts: ## Prove every artifact is the same in every view (ARGS="--last 5 --checksum")
+	@scripts/check-artifacts.sh $(ARGS)
+
+test: ## Run every test: lint, unit, integration on the real stack
+	@scripts/test.sh all
+
+test-unit: ## Run the unit tests only
+	@scripts/test.sh unit
+
+test-integration: ## Run the integration tests only (starts its own stack)
+	@scripts/test.sh integration
+
+lint: ## shellcheck on every script, ruff on the Python
+	@scripts/lint.sh
+
+bench: ## Run the speed benchmarks in bench/ and print their ratios
+	@scripts/bench.sh
+
+clean: ## Remove caches, logs, pid files and outputs (never work/mlflow)
+	@scripts/clean.sh

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Submit a job (default: the ML pipeline) to the cluster with MLflow wired in; start the stack first if needed.
+#
+# JOB=path.py|path.jar (default jobs/train_classifier.py), CLASS=main class (JAR jobs; jars in lib/
+# go on the classpath), EXPERIMENT=, DATA=, LABEL= (passed to the job), ARGS="--folds 2 ..." (more
+# job arguments), MLFLOW_TRACKING_URI= (default: the stack's server).
+set -o errexit -o nounset -o pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+runtime="$(resolve_runtime)"
+JOB="${JOB:-$ROOT/jobs/train_classifier.py}"
+[[ -f "$JOB" ]] || die "job file '$JOB' not found; set JOB=path/to/job.py or JOB=path/to/app.jar" 2
+case "$JOB" in
+  *.py) job_kind=python ;;
+  *.jar)
+    job_kind=jar
+    [[ -n "${CLASS:-}" ]] || die "JOB=$JOB is a JAR: set CLASS to its main class (e.g. CLASS=com.example.Main)" 2
+    ;;
+  *) die "JOB=$JOB is neither a .py nor a .jar file" 2 ;;
+esac
+read -ra job_args <<<"${ARGS:-}"
+
+"$ROOT/scripts/setup.sh"
+if ! healthcheck status >/dev/null 2>&1; then
+  step "The $runtime stack is not healthy; starting it"
+  "$ROOT/scripts/runtime.sh" up ||
+    die "the $runtime stack is not healthy and could not be started; see 'make status' and 'make logs'"
+fi
+
+# Where the job logs: the stack's server unless the caller named another.
+export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-$MLFLOW_URL}"
+"$PYTHON_BIN" - "$MLFLOW_TRACKING_URI" <<'PY' || exit 3
+import sys, requests
+uri = sys.argv[1]
+try:
+    requests.get(uri.rstrip("/") + "/health", timeout=5).raise_for_status()
+except Exception as exc:  # one line, before any compute
+    sys.exit(f"error: MLflow tracking server at {uri} is not reachable ({type(exc).__name__}); "
+             "start it with 'make up' or set MLFLOW_TRACKING_URI")
+PY
+
+# Temp files stay under work/. MLFLOW_DFS_TMP must be a folder the driver and every executor
+# share, or mlflow.spark saves a model without its data (stack-facts).
+mkdir -p "$WORK_DIR/tmp/dfs" "$WORK_DIR/tmp/spark" "$WORK_DIR/output"
+export TMPDIR="$WORK_DIR/tmp"
+export MLFLOW_DFS_TMP="${MLFLOW_DFS_TMP:-$WORK_DIR/tmp/dfs}"
+export OUTPUT_DIR="${OUTPUT_DIR:-$WORK_DIR/output}"
+# The MLflow Java client runs `$MLFLOW_PYTHON_EXECUTABLE -m mlflow.store.artifact.cli` (default:
+# plain `python`) for every artifact: point it at a Python with MLflow at the server's version.
+export MLFLOW_PYTHON_EXECUTABLE="$PYTHON_BIN"
+export PYSPARK_PYTHON="$PYTHON_BIN" PYSPARK_DRIVER_PYTHON="$PYTHON_BIN"
+export GIT_PYTHON_REFRESH=quiet STACK_RUNTIME="$runtime" SPARK_LOCAL_IP="$BIND_HOST"
+export SPARK_HOME
+SPARK_HOME="$(source "$ROOT/scripts/local/lib.sh" && spark_home)"
+
+submit_args=(
+  --master "$SPARK_MASTER_URL"
+  --driver-memory "$DRIVER_MEMORY"
+  --executor-memory "$EXECUTOR_MEMORY"
+  --conf "spark.local.dir=$WORK_DIR/tmp/spark"
+  --conf "spark.driver.host=$BIND_HOST"
+)
+if [[ "$job_kind" == jar ]]; then
+  jars=("$ROOT"/lib/*.jar)
+  if [[ -e "${jars[0]}" ]]; then
+    submit_args+=(--jars "$(IFS=,; echo "${jars[*]}")")
+  fi
+  submit_args+=(--class "$CLASS")
+fi
+
+step "Submitting $(basename "$JOB") to $SPARK_MASTER_URL (MLflow: $MLFLOW_TRACKING_URI)"
+exec "$SPARK_HOME/bin/spark-submit" "${submit_args[@]}" "$JOB" "${job_args[@]}"
