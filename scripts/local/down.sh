@@ -20,7 +20,7 @@ for component in "${components[@]}"; do
   for spec in $(component_port "$component"); do ports+=("${spec%%=*}" --name "$spec"); done
 done
 if ((${#ports[@]} > 0)) && [[ -x "$PYTHON_BIN" ]]; then
-  healthcheck ports --host "$BIND_HOST" "${ports[@]}" >&2 ||
+  healthcheck ports --quiet --host "$BIND_HOST" "${ports[@]}" >&2 ||
     die "some ports of the stack are still taken after stopping it (see above)"
 fi
 step "Local stack stopped"

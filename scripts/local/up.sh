@@ -33,7 +33,7 @@ for component in "${to_start[@]}"; do
     port_args+=("${spec%%=*}" --name "$spec")
   done
 done
-healthcheck ports --host "$BIND_HOST" "${port_args[@]}" || exit 1
+healthcheck ports --quiet --host "$BIND_HOST" "${port_args[@]}" >&2 || exit 1
 
 start_mlflow() {
   local artifact_args
