@@ -43,12 +43,21 @@ require_positive_int() {
   fi
 }
 
+# docker_engine_answers: a docker CLI is here and an engine answers it within DOCKER_PROBE_TIMEOUT s.
+docker_engine_answers() {
+  command -v docker >/dev/null 2>&1 && timeout "${DOCKER_PROBE_TIMEOUT:-5}" docker info >/dev/null 2>&1
+}
+
 # resolve_runtime: print local or docker for RUNTIME=auto|local|docker.
 resolve_runtime() {
   local runtime="${RUNTIME:-auto}"
   case "$runtime" in
     local) echo local ;;
-    docker) die "RUNTIME=docker is not available yet (the docker runtime lands with issue 6); use RUNTIME=local" 2 ;;
+    docker)
+      docker_engine_answers ||
+        die "no Docker engine answers ('docker info' failed or took over ${DOCKER_PROBE_TIMEOUT:-5} s); start it (scripts/docker-engine.sh start) or use RUNTIME=local" 2
+      echo docker
+      ;;
     auto) echo local ;;
     *) die "RUNTIME='$runtime' is unknown; use RUNTIME=auto, RUNTIME=local or RUNTIME=docker" 2 ;;
   esac

@@ -42,7 +42,7 @@ PY
 # Temp files stay under work/. MLFLOW_DFS_TMP must be a folder the driver and every executor
 # share, or mlflow.spark saves a model without its data (stack-facts).
 mkdir -p "$WORK_DIR/tmp/dfs" "$WORK_DIR/tmp/spark" "$WORK_DIR/output"
-export TMPDIR="$WORK_DIR/tmp"
+export TMPDIR="$WORK_DIR/tmp" SPARK_LOCAL_DIRS="$WORK_DIR/tmp/spark"
 export MLFLOW_DFS_TMP="${MLFLOW_DFS_TMP:-$WORK_DIR/tmp/dfs}"
 export OUTPUT_DIR="${OUTPUT_DIR:-$WORK_DIR/output}"
 # The MLflow Java client runs `$MLFLOW_PYTHON_EXECUTABLE -m mlflow.store.artifact.cli` (default:
@@ -50,6 +50,8 @@ export OUTPUT_DIR="${OUTPUT_DIR:-$WORK_DIR/output}"
 export MLFLOW_PYTHON_EXECUTABLE="$PYTHON_BIN"
 export PYSPARK_PYTHON="$PYTHON_BIN" PYSPARK_DRIVER_PYTHON="$PYTHON_BIN"
 export GIT_PYTHON_REFRESH=quiet STACK_RUNTIME="$runtime" SPARK_LOCAL_IP="$BIND_HOST"
+# Jobs log warnings only (SPARK_LOG_LEVEL=info for more); the daemons keep their own logs.
+export SPARK_CONF_DIR="${SPARK_CONF_DIR:-$ROOT/conf/spark}" SPARK_LOG_LEVEL="${SPARK_LOG_LEVEL:-warn}"
 export SPARK_HOME
 SPARK_HOME="$(source "$ROOT/scripts/local/lib.sh" && spark_home)"
 
@@ -57,7 +59,6 @@ submit_args=(
   --master "$SPARK_MASTER_URL"
   --driver-memory "$DRIVER_MEMORY"
   --executor-memory "$EXECUTOR_MEMORY"
-  --conf "spark.local.dir=$WORK_DIR/tmp/spark"
   --conf "spark.driver.host=$BIND_HOST"
 )
 if [[ "$job_kind" == jar ]]; then

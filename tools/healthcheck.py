@@ -963,7 +963,23 @@ def common_options(func):
     return func
 
 
-@click.group(help=__doc__.split("\n\n")[0] + "\n\n" + EXIT_CODES_HELP)
+class _Commands(click.Group):
+    """The group, with `artifacts` (tools/artifacts.py) imported only when it is asked for,
+    so `status` stays fast."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "artifacts"])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "artifacts":
+            # tools/ is on sys.path when this file runs as a script; tests import it the same way.
+            from artifacts import artifacts
+
+            return artifacts
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, help=__doc__.split("\n\n")[0] + "\n\n" + EXIT_CODES_HELP)
 def cli() -> None:
     pass
 

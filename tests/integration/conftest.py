@@ -12,6 +12,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TEST_WORK_DIR = ROOT / "work" / "test"
 
+
+def read_versions() -> dict[str, str]:
+    """versions.env as a dict (the one place versions are written)."""
+    pairs = {}
+    for line in (ROOT / "versions.env").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+VERSIONS = read_versions()
+
 # Ports apart from the defaults, so `make test` never touches a developer's running stack or data.
 STACK_SETTINGS = {
     "RUNTIME": "local",
