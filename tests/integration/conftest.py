@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_WORK_DIR = ROOT / "work" / "test"
@@ -67,6 +70,20 @@ def run_make(*args: str, env: dict[str, str] | None = None, timeout: float = 600
     )
 
 
+def run_script(name: str, *args: str, timeout: float = 600, **env: str):
+    """Run scripts/NAME directly: make turns every failure into exit 2, the scripts keep
+    their own exit codes (e.g. check-artifacts: 1 differences, 2 a view cannot be read)."""
+    return subprocess.run(
+        [str(ROOT / "scripts" / name), *args],
+        cwd=ROOT,
+        env=stack_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def our_processes() -> list[int]:
     """PIDs of processes the test stack started (tagged in their environment)."""
     tag = f"STACK_COMPONENT={TEST_WORK_DIR}:".encode()
@@ -104,6 +121,23 @@ def stack_ports() -> list[int]:
     ]
 
 
+def stop_component(name: str, sig: int = 15, timeout: float = 30) -> None:
+    """Stop one component of the test stack behind the scripts' back (a fault), and wait
+    until its whole process group is gone."""
+    import time
+
+    pid = int((TEST_WORK_DIR / "run" / f"{name}.pid").read_text())
+    os.killpg(pid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{name} (group {pid}) still running {timeout} s after signal {sig}")
+
+
 def ensure_up() -> None:
     result = run_make("up")
     assert result.returncode == 0, f"make up failed:\n{result.stdout}\n{result.stderr}"
@@ -112,6 +146,50 @@ def ensure_up() -> None:
 def ensure_down() -> None:
     result = run_make("down")
     assert result.returncode == 0, f"make down failed:\n{result.stdout}\n{result.stderr}"
+
+
+SMALL_GRID = "--folds 2 --reg-params 0.1 --elastic-net-params 0.0 --max-iter 20"
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+
+
+def result_of(stdout: str) -> dict:
+    match = re.search(r"^RESULT_JSON (\{.*\})$", stdout, re.MULTILINE)
+    assert match, f"no RESULT_JSON line in:\n{stdout[-3000:]}"
+    return json.loads(match.group(1))
+
+
+def rest(mlflow_url: str, endpoint: str, **params) -> dict:
+    answer = requests.get(f"{mlflow_url}/api/2.0/mlflow/{endpoint}", params=params, timeout=10)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def artifact_files(mlflow_url: str, run_id: str, path: str = "") -> dict[str, int]:
+    """Every file of a run as MLflow's REST API lists it: path -> size (0 when absent)."""
+    files: dict[str, int] = {}
+    listing = rest(mlflow_url, "artifacts/list", run_id=run_id, path=path)
+    for entry in listing.get("files", []):
+        if entry["is_dir"]:
+            files.update(artifact_files(mlflow_url, run_id, entry["path"]))
+        else:
+            files[entry["path"]] = int(entry.get("file_size", 0))
+    return files
+
+
+@pytest.fixture(scope="session")
+def _submitted_once() -> dict:
+    ensure_up()
+    result = run_make("submit", "EXPERIMENT=it-submit", f"ARGS={SMALL_GRID}", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result_of(result.stdout) | {"stdout": result.stdout}
+
+
+@pytest.fixture
+def submitted(_submitted_once) -> dict:
+    """One real submit of the pipeline with a small grid (made once per session), on a stack
+    that is up again if an earlier test stopped it."""
+    ensure_up()
+    return _submitted_once
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,8 +1,10 @@
 """The training job under spark-submit --master local[2] against a throw-away MLflow server.
 
 No cluster needed: this checks the job itself (what reaches MLflow, that the model loads back
-and predicts) and relog.py. The server runs on a free port in 5600-5699 with a temporary SQLite
-database and artifact root, in its own process group that the fixture stops.
+and predicts) and relog.py. Servers run on free ports in 5600-5699 with a temporary SQLite
+database and artifact store, each in its own process group that its fixture stops. The job logs
+to a server in served-artifacts mode (uploads over HTTP, as in docker); relog is also tried
+against a plain-path artifact root (the client writes the files itself).
 """
 
 from __future__ import annotations
@@ -65,16 +67,18 @@ def healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("mlflow")
+def start_server(base: Path, served: bool):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    if served:
+        store = ["--serve-artifacts", "--artifacts-destination", str(base / "artifacts"),
+                 "--default-artifact-root", "mlflow-artifacts:/"]  # fmt: skip
+    else:
+        store = ["--default-artifact-root", str(base / "artifacts")]
     log = open(base / "server.log", "wb")  # noqa: SIM115 (closed in teardown)
     server = subprocess.Popen(
         [str(VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{base}/db.sqlite",
-         "--default-artifact-root", str(base / "artifacts")],
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{base}/db.sqlite", *store],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         start_new_session=True,  # its own group: the uvicorn child goes down with it
     )  # fmt: skip
@@ -90,6 +94,16 @@ def mlflow_server(tmp_path_factory):
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
         wait_for(lambda: not healthy(url), 20, "the MLflow server to stop")
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    yield from start_server(tmp_path_factory.mktemp("mlflow-served"), served=True)
+
+
+@pytest.fixture(scope="module")
+def plain_mlflow_server(tmp_path_factory):
+    yield from start_server(tmp_path_factory.mktemp("mlflow-plain"), served=False)
 
 
 def job_env(tmp: Path, tracking_uri: str) -> dict:
@@ -254,10 +268,12 @@ def copy_with_pending(job_run, name: str, run_id: str, url: str) -> Path:
 
 
 def run_relog(copy: Path, url: str) -> subprocess.CompletedProcess:
+    # No MLFLOW_TRACKING_URI in its environment: --tracking-uri alone must be enough.
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     return subprocess.run(
         [str(VENV_BIN / "python"), str(RELOG), str(copy), "--tracking-uri", url],
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        env={**os.environ, "GIT_PYTHON_REFRESH": "quiet"},
+        env={**env, "GIT_PYTHON_REFRESH": "quiet"},
     )  # fmt: skip
 
 
@@ -281,17 +297,23 @@ def test_relog_fills_the_run_that_never_got_its_artifacts(job_run, mlflow_server
     assert artifact_files(mlflow_server, run_id) == local_files(copy)
 
 
-def test_relog_makes_a_new_run_when_the_old_one_is_gone(job_run, mlflow_server):
+@pytest.mark.parametrize("server", ["mlflow_server", "plain_mlflow_server"])
+def test_relog_makes_a_new_run_when_the_old_one_is_gone(job_run, server, request):
+    url = request.getfixturevalue(server)
     gone = "0" * 32
-    copy = copy_with_pending(job_run, "gone", gone, mlflow_server)
-    proc = run_relog(copy, mlflow_server)
+    copy = copy_with_pending(job_run, f"gone-{server}", gone, url)
+    proc = run_relog(copy, url)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     new_id = result_of(proc.stdout)["run_id"]
     assert new_id != gone and "new run" in proc.stdout
-    run = rest(mlflow_server, "runs/get", run_id=new_id)["run"]
+    run = rest(url, "runs/get", run_id=new_id)["run"]
     assert run["info"]["status"] == "FINISHED"
-    assert run["info"]["experiment_id"] == job_run["experiment_id"]
+    experiments = requests.post(
+        f"{url}/api/2.0/mlflow/experiments/search", json={"max_results": 100}, timeout=10
+    ).json()["experiments"]
+    by_id = {e["experiment_id"]: e["name"] for e in experiments}
+    assert by_id[run["info"]["experiment_id"]] == "it-local-job"
     tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
     assert tags["relogged_from_run_id"] == gone
     assert lib.read_json(str(copy / "manifest.json"))["run_id"] == new_id
-    assert artifact_files(mlflow_server, new_id) == local_files(copy)
+    assert artifact_files(url, new_id) == local_files(copy)

@@ -11,44 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
-from conftest import ROOT, TEST_WORK_DIR, VERSIONS, ensure_up, run_make
-
-SMALL_GRID = "--folds 2 --reg-params 0.1 --elastic-net-params 0.0 --max-iter 20"
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-
-
-def result_of(stdout: str) -> dict:
-    match = re.search(r"^RESULT_JSON (\{.*\})$", stdout, re.MULTILINE)
-    assert match, f"no RESULT_JSON line in:\n{stdout[-3000:]}"
-    return json.loads(match.group(1))
-
-
-def rest(mlflow_url: str, endpoint: str, **params) -> dict:
-    answer = requests.get(f"{mlflow_url}/api/2.0/mlflow/{endpoint}", params=params, timeout=10)
-    answer.raise_for_status()
-    return answer.json()
-
-
-def artifact_files(mlflow_url: str, run_id: str, path: str = "") -> dict[str, int]:
-    """Every file of a run as MLflow's REST API lists it: path -> size (0 when absent)."""
-    files: dict[str, int] = {}
-    listing = rest(mlflow_url, "artifacts/list", run_id=run_id, path=path)
-    for entry in listing.get("files", []):
-        if entry["is_dir"]:
-            files.update(artifact_files(mlflow_url, run_id, entry["path"]))
-        else:
-            files[entry["path"]] = int(entry.get("file_size", 0))
-    return files
-
-
-@pytest.fixture(scope="module")
-def submitted() -> dict:
-    """One real submit of the pipeline with a small grid; shared by the tests that read it."""
-    ensure_up()
-    result = run_make("submit", "EXPERIMENT=it-submit", f"ARGS={SMALL_GRID}", timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result_of(result.stdout) | {"stdout": result.stdout}
+from conftest import (
+    PYTHON,
+    ROOT,
+    TEST_WORK_DIR,
+    VERSIONS,
+    artifact_files,
+    rest,
+    result_of,
+    run_make,
+    run_script,
+)
 
 
 def test_submit_logs_params_metrics_and_prints_the_ui_address(submitted, mlflow_url):
@@ -185,8 +158,8 @@ def test_bad_data_gets_one_clear_line_before_training(running_stack, data, label
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "no_label.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
     (data_dir / "one_class.csv").write_text("x1,x2,y\n1.0,2.0,1\n3.0,4.0,1\n5.0,1.0,1\n")
-    result = run_make(
-        "submit", f"DATA={data_dir / data}", f"LABEL={label}", "EXPERIMENT=bad-data", timeout=300
+    result = run_script(
+        "submit.sh", DATA=str(data_dir / data), LABEL=label, EXPERIMENT="bad-data", timeout=300
     )
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -1,0 +1,344 @@
+"""The docker runtime on a real engine: rebuild from nothing (OFFLINE=1), health, the spark-submit
+container's MLflow client, both artifact modes, a lost worker, data kept across a rebuild, and
+loopback-only, non-root containers.
+
+Skipped when no Docker engine answers; REQUIRE_DOCKER=1 (CI) makes that a failure instead. The
+stack is isolated from a developer's: own compose project, ports and data dir (work/test-docker).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import DERIVED, ROOT, run_make
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
+
+TEST_WORK_DIR = ROOT / "work" / "test-docker"
+DATA_DIR = TEST_WORK_DIR / "mlflow"
+PROJECT = "spark-mlflow-test"
+MLFLOW_PORT = 35555
+WORKER_UI_BASE_PORT = 38081
+WORKERS = 4
+MLFLOW_URL = f"http://127.0.0.1:{MLFLOW_PORT}"
+SETTINGS = {
+    "RUNTIME": "docker",
+    "OFFLINE": "1",
+    "WORK_DIR": str(TEST_WORK_DIR),
+    "COMPOSE_PROJECT_NAME": PROJECT,
+    "BIND_HOST": "127.0.0.1",
+    "MLFLOW_PORT": str(MLFLOW_PORT),
+    "SPARK_MASTER_UI_PORT": "38080",
+    "SPARK_MASTER_PORT": "37077",
+    "SPARK_WORKER_UI_BASE_PORT": str(WORKER_UI_BASE_PORT),
+    "DOCKER_WORKERS": str(WORKERS),
+    "ARTIFACT_MODE": "shared",
+}
+# Debian keeps locally added CAs here; a TLS-intercepting network (CI here) needs them for pip
+# inside image builds. An explicit EXTRA_CA_CERTS wins.
+LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for line in (ROOT / "versions.env").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+def docker_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in DERIVED}
+    env.update(SETTINGS)
+    if "EXTRA_CA_CERTS" not in env and any(LOCAL_CA_DIR.glob("*.crt")):
+        env["EXTRA_CA_CERTS"] = str(LOCAL_CA_DIR)
+    env.update(overrides)
+    return env
+
+
+def make(*args: str, timeout: float = 1500, **overrides: str):
+    return run_make(*args, env=docker_env(**overrides), timeout=timeout)
+
+
+def engine_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def compose(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The compose command the scripts use (v2 plugin or v1, project and file set)."""
+    return subprocess.run(
+        ["bash", "-c", 'source scripts/docker/lib.sh && compose "$@"', "compose", *args],
+        cwd=ROOT,
+        env=docker_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def in_submit(command: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a shell command inside the spark-submit container (as its non-root user)."""
+    return compose("exec", "-T", "spark-submit", "sh", "-c", command, timeout=timeout)
+
+
+def containers() -> list[dict]:
+    ids = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if not ids:
+        return []
+    out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def rest(method: str, path: str, **kwargs) -> dict:
+    resp = requests.request(method, f"{MLFLOW_URL}/api/2.0/mlflow/{path}", timeout=10, **kwargs)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def all_runs() -> dict[str, str]:
+    """run_id -> artifact_uri of every run on the server (all experiments)."""
+    exps = rest("POST", "experiments/search", json={"max_results": 1000}).get("experiments", [])
+    ids = [e["experiment_id"] for e in exps]
+    runs = rest("POST", "runs/search", json={"experiment_ids": ids, "max_results": 1000})
+    return {r["info"]["run_id"]: r["info"]["artifact_uri"] for r in runs.get("runs", [])}
+
+
+def artifact_files(run_id: str, path: str = "") -> set[tuple[str, int]]:
+    """Every file of a run, recursively, as (path, size) from the REST API."""
+    listing = rest("GET", "artifacts/list", params={"run_id": run_id, "path": path})
+    found = set()
+    for entry in listing.get("files", []):
+        if entry["is_dir"]:
+            found |= artifact_files(run_id, entry["path"])
+        else:
+            found.add((entry["path"], int(entry.get("file_size", 0))))
+    return found
+
+
+def status_json() -> tuple[int, dict, str]:
+    result = make("status", "ARGS=--json", timeout=120)
+    return result.returncode, json.loads(result.stdout), result.stderr
+
+
+def wait_healthy(timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        code, status, _ = status_json()
+        if code == 0:
+            return
+        assert time.monotonic() < deadline, f"stack not healthy after {timeout}s: {status}"
+        time.sleep(1)
+
+
+# A client run as the pipeline's driver does it: python, from the non-root spark-submit container.
+LOG_RUN = """
+import os, sys, mlflow
+mlflow.set_experiment(sys.argv[1])
+with open("/tmp/note.txt", "w") as f:
+    f.write(sys.argv[2])
+with mlflow.start_run() as run:
+    mlflow.log_param("mode", sys.argv[2])
+    mlflow.log_artifact("/tmp/note.txt", artifact_path="notes")
+print(run.info.run_id)
+"""
+
+# mlflow.spark on the cluster: a model saved without its data (MLFLOW_DFS_TMP not shared by
+# driver and executors) loads but cannot predict, so load it back and predict.
+SPARK_MODEL_JOB = """
+import sys, mlflow, mlflow.spark
+from pyspark.sql import SparkSession
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.linalg import Vectors
+
+spark = SparkSession.builder.appName("docker-model-check").getOrCreate()
+rows = [(float(i % 2), Vectors.dense([i % 2 + 0.1 * i, 1.0 - i % 2])) for i in range(40)]
+df = spark.createDataFrame(rows, ["label", "features"]).repartition(4)
+model = LogisticRegression(maxIter=5).fit(df)
+mlflow.set_experiment(sys.argv[1])
+with mlflow.start_run() as run:
+    mlflow.spark.log_model(model, "model", pip_requirements=["pyspark"])
+loaded = mlflow.spark.load_model(f"runs:/{run.info.run_id}/model")
+n = loaded.transform(df).filter("prediction = label").count()
+print("RUN", run.info.run_id, "CORRECT", n, "OF", df.count())
+spark.stop()
+"""
+
+
+@pytest.fixture(scope="module")
+def stack():
+    if not engine_answers():
+        hint = "start one with scripts/docker-engine.sh start"
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail(f"REQUIRE_DOCKER=1 but no Docker engine answers; {hint}")
+        pytest.skip(f"no Docker engine answers ({hint}; REQUIRE_DOCKER=1 fails instead)")
+    # From nothing: no containers of the test project, an empty data dir.
+    make("down", timeout=300)
+    shutil.rmtree(DATA_DIR, ignore_errors=True)
+    started = time.monotonic()
+    result = make("rebuild")
+    assert result.returncode == 0, f"make rebuild failed:\n{result.stdout}\n{result.stderr}"
+    print(f"make rebuild RUNTIME=docker OFFLINE=1: {time.monotonic() - started:.0f}s")
+    yield
+    make("down", timeout=300)
+
+
+@pytest.fixture
+def shared_mode(stack):
+    """The stack in ARTIFACT_MODE=shared (a test may switch it)."""
+    yield
+    if current_mode() != "shared":
+        result = make("up", ARTIFACT_MODE="shared")
+        assert result.returncode == 0, result.stderr
+
+
+def current_mode() -> str:
+    for c in containers():
+        if c["Config"]["Labels"].get("com.docker.compose.service") == "mlflow-server":
+            env = dict(e.split("=", 1) for e in c["Config"]["Env"])
+            return env.get("ARTIFACT_MODE", "")
+    return ""
+
+
+def test_rebuild_from_nothing_gives_a_healthy_stack_with_four_workers(stack):
+    result = make("status", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    code, status, _ = status_json()
+    assert code == 0 and status["healthy"] is True
+    names = {c["name"] for c in status["components"]}
+    assert names == {"mlflow-server", "spark-master"} | {
+        f"spark-worker-{i}" for i in range(1, WORKERS + 1)
+    }
+    master = next(c for c in status["components"] if c["name"] == "spark-master")
+    assert f"{WORKERS}/{WORKERS}" in master["detail"]
+
+
+def test_spark_submit_has_the_servers_mlflow_and_is_not_root(stack):
+    out = in_submit('python -c "import mlflow; print(mlflow.__version__)"; id -u')
+    assert out.returncode == 0, out.stderr
+    version, uid = out.stdout.split()[-2:]
+    assert version == versions()["MLFLOW_VERSION"]
+    assert uid != "0"
+    server = requests.get(f"{MLFLOW_URL}/version", timeout=5).text.strip()
+    assert server == version
+
+
+def test_java_client_artifact_command_logs_a_file_that_mlflow_lists(shared_mode):
+    exp = rest("POST", "experiments/create", json={"name": f"java-cli-{uuid.uuid4().hex[:8]}"})
+    run = rest("POST", "runs/create", json={"experiment_id": exp["experiment_id"]})
+    run_id = run["run"]["info"]["run_id"]
+    payload = "logged by the Java client's command\n"
+    # Exactly what the MLflow Java client runs, with only the tracking URI in the environment.
+    command = (
+        f"printf %s {shlex.quote(payload)} > /tmp/java-client.txt && "
+        'exe="$MLFLOW_PYTHON_EXECUTABLE" && env -i MLFLOW_TRACKING_URI=http://mlflow-server:5000 '
+        '"$exe" -m mlflow.store.artifact.cli log-artifact --local-file /tmp/java-client.txt '
+        f"--run-id {run_id} --artifact-path from-java"
+    )
+    out = in_submit(command)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert artifact_files(run_id) == {("from-java/java-client.txt", len(payload))}
+
+
+@pytest.mark.parametrize("mode", ["shared", "served"])
+def test_a_run_logged_from_spark_submit_lands_in_both_artifact_modes(shared_mode, mode):
+    if current_mode() != mode:
+        result = make("up", ARTIFACT_MODE=mode)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert current_mode() == mode
+    # A new experiment per mode: an experiment keeps the artifact location it was created with.
+    experiment = f"docker-{mode}-{uuid.uuid4().hex[:8]}"
+    script = shlex.quote(LOG_RUN)
+    out = in_submit(f"python -c {script} {experiment} {mode}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    run_id = out.stdout.split()[-1]
+    info = rest("GET", "runs/get", params={"run_id": run_id})["run"]["info"]
+    if mode == "served":
+        assert info["artifact_uri"].startswith("mlflow-artifacts:/")
+    else:
+        assert info["artifact_uri"].startswith("/mlflow/artifacts/")
+    assert artifact_files(run_id) == {("notes/note.txt", len(mode))}
+    # Either way the bytes end up in the shared folder on the host.
+    on_host = list((DATA_DIR / "artifacts").rglob(f"{run_id}/artifacts/notes/note.txt"))
+    assert [p.read_text() for p in on_host] == [mode]
+
+
+def test_spark_model_logged_from_the_cluster_loads_back_and_predicts(shared_mode):
+    experiment = f"docker-model-{uuid.uuid4().hex[:8]}"
+    write = in_submit(f"cat > /tmp/model_job.py <<'EOF'\n{SPARK_MODEL_JOB}\nEOF")
+    assert write.returncode == 0, write.stderr
+    # Two one-core executors: on two other containers than the driver, enough to need a shared
+    # MLFLOW_DFS_TMP, light enough for a 2-core machine.
+    submit = "spark-submit --conf spark.cores.max=2 /tmp/model_job.py"
+    out = in_submit(f"{submit} {experiment} 2>/tmp/job.err", timeout=900)
+    assert out.returncode == 0, out.stdout + in_submit("tail -n 40 /tmp/job.err").stdout
+    words = out.stdout.split()
+    correct, total = int(words[words.index("CORRECT") + 1]), int(words[words.index("OF") + 1])
+    assert total == 40 and correct >= 30
+    run_id = words[words.index("RUN") + 1]
+    files = {path for path, _ in artifact_files(run_id)}
+    # The model's data files, not only the _SUCCESS markers of an empty save.
+    assert any(p.startswith("model/sparkml/") and "/data/part-" in p for p in files), files
+
+
+def test_stopped_worker_is_named_by_status(stack):
+    stopped = compose("stop", "spark-worker-3")
+    assert stopped.returncode == 0, stopped.stderr
+    try:
+        result = make("status", timeout=120)
+        assert result.returncode != 0
+        out = result.stdout + result.stderr
+        failing = [line for line in out.splitlines() if "FAIL" in line]
+        assert any(line.startswith("spark-worker-3") for line in failing), out
+        assert "stack UNHEALTHY" in out and "spark-worker-3" in out.split("stack UNHEALTHY")[1]
+        assert not any(line.startswith("spark-worker-1") for line in failing), out
+    finally:
+        result = make("up")
+        assert result.returncode == 0, result.stdout + result.stderr
+    wait_healthy()
+
+
+def test_rebuild_keeps_runs_and_artifacts(shared_mode):
+    out = in_submit(f"python -c {shlex.quote(LOG_RUN)} docker-keep kept")
+    assert out.returncode == 0, out.stderr
+    before = {run_id: artifact_files(run_id) for run_id in all_runs()}
+    assert out.stdout.split()[-1] in before
+    result = make("rebuild")
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = {run_id: artifact_files(run_id) for run_id in all_runs()}
+    assert after == before
+
+
+def test_ports_bind_loopback_only_and_containers_are_not_root(stack):
+    running = containers()
+    services = {c["Config"]["Labels"]["com.docker.compose.service"] for c in running}
+    assert {"mlflow-server", "spark-master", "spark-submit"} <= services
+    for c in running:
+        name = c["Config"]["Labels"]["com.docker.compose.service"]
+        for bindings in (c["NetworkSettings"]["Ports"] or {}).values():
+            for binding in bindings or []:
+                assert binding["HostIp"] == "127.0.0.1", (name, binding)
+        uid = subprocess.run(
+            ["docker", "exec", c["Id"], "id", "-u"], capture_output=True, text=True, timeout=30
+        )
+        assert uid.returncode == 0 and uid.stdout.strip() != "0", (name, uid.stdout)
