@@ -162,8 +162,10 @@ def test_bad_data_gets_one_clear_line_before_training(running_stack, data, label
         "submit.sh", DATA=str(data_dir / data), LABEL=label, EXPERIMENT="bad-data", timeout=300
     )
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr[-3000:]
+    # spark-submit merges the Python driver's stderr into its stdout: read both.
+    output = result.stdout + result.stderr
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output[-3000:]
     assert expected in errors[0].lower()
     assert "RESULT_JSON" not in result.stdout
 

@@ -348,3 +348,11 @@ def test_transport_errors_are_told_apart_from_refusals():
     assert lib.is_transport_error(lib.describe_error(Exception("Read timed out. (read timeout=8)")))
     assert lib.is_transport_error("connection refused")
     assert not lib.is_transport_error(lib.describe_error(Exception("INVALID_PARAMETER_VALUE: x")))
+
+
+def test_relative_data_paths_become_absolute_uris_stay(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert lib.absolute_local_path("d/x.csv") == str(tmp_path / "d" / "x.csv")
+    assert lib.absolute_local_path("/abs/x.csv") == "/abs/x.csv"
+    assert lib.absolute_local_path("hdfs://nn/x.csv") == "hdfs://nn/x.csv"
+    assert lib.absolute_local_path("file:///x.csv") == "file:///x.csv"
