@@ -19,37 +19,15 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-WORK_DIR = ROOT / "work" / "bench" / "stack"
-PORTS = {"MLFLOW_PORT": 25555, "SPARK_MASTER_PORT": 27077, "SPARK_MASTER_UI_PORT": 28080}
-WORKER_BASE = 28081
-WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402
+from benchlib import PORTS, ROOT, WORK_DIR, WORKER_BASE, WORKERS, env  # noqa: E402
+
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
-def env() -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.endswith("_URL") and k != "RUNTIME"}
-    e.update({k: str(v) for k, v in PORTS.items()})
-    e.update(
-        RUNTIME="local",
-        WORK_DIR=str(WORK_DIR),
-        SPARK_WORKER_UI_BASE_PORT=str(WORKER_BASE),
-        WORKERS=str(WORKERS),
-    )
-    return e
-
-
 def make(target: str) -> float:
-    started = time.monotonic()
-    subprocess.run(
-        ["make", "--no-print-directory", target],
-        cwd=ROOT,
-        env=env(),
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return time.monotonic() - started
+    return benchlib.make(target)[0]
 
 
 def healthy(component: str) -> bool:
