@@ -9,6 +9,7 @@ RUNTIME ?= auto
 export RUNTIME
 
 .PHONY: help setup lock up down status logs rebuild urls submit relog check-artifacts \
+	backup restore clean-data \
 	test test-unit test-integration lint bench clean
 
 help: ## Show this help
@@ -49,6 +50,15 @@ relog: ## Log a kept local copy to MLflow once the server is back: make relog DI
 
 check-artifacts: ## Prove every artifact is the same in every view (ARGS="--last 5 --checksum")
 	@scripts/check-artifacts.sh $(ARGS)
+
+backup: ## Copy work/mlflow (SQLite online backup + artifacts) to work/backups/UTC-TIME, stack up or down (TO=dir)
+	@scripts/backup.sh
+
+restore: ## Bring a backup back, stack stopped, current data moved aside: make restore FROM=work/backups/...
+	@scripts/restore.sh "$(FROM)"
+
+clean-data: ## Delete work/mlflow (every run and artifact; the only target that does): asks, or CONFIRM=yes
+	@scripts/clean-data.sh
 
 test: ## Run every test: lint, unit, integration on the real stack
 	@scripts/test.sh all

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from conftest import (
     PYTHON,
     ROOT,
@@ -84,8 +85,16 @@ print("PREDICTIONS", len(rows), sum(r.label == r.prediction for r in rows))
     assert correct / total > 0.8
 
 
-def test_java_client_artifact_command_logs_a_file(submitted, mlflow_url, tmp_path):
-    """Exactly what the MLflow Java client runs, with only MLFLOW_TRACKING_URI set."""
+def test_java_client_artifact_command_logs_a_file(running_stack, mlflow_url, tmp_path):
+    """Exactly what the MLflow Java client runs, with only MLFLOW_TRACKING_URI set, into a run of
+    its own (a file added to a submitted run after its manifest is rightly reported as extra)."""
+    created = requests.post(
+        f"{mlflow_url}/api/2.0/mlflow/runs/create",
+        json={"experiment_id": "0", "run_name": "java-client-path"},
+        timeout=10,
+    )
+    created.raise_for_status()
+    run_id = created.json()["run"]["info"]["run_id"]
     note = tmp_path / "from-java-client.txt"
     note.write_text("logged the Java client's way\n")
     env = {"MLFLOW_TRACKING_URI": mlflow_url, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
@@ -97,13 +106,13 @@ def test_java_client_artifact_command_logs_a_file(submitted, mlflow_url, tmp_pat
         "--local-file",
         str(note),
         "--run-id",
-        submitted["run_id"],
+        run_id,
         "--artifact-path",
         "java-client",
     ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    listed = artifact_files(mlflow_url, submitted["run_id"], "java-client")
+    listed = artifact_files(mlflow_url, run_id, "java-client")
     assert listed == {"java-client/from-java-client.txt": note.stat().st_size}
 
 
