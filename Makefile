@@ -9,7 +9,7 @@ RUNTIME ?= auto
 export RUNTIME
 
 .PHONY: help setup lock up down status logs rebuild urls submit relog check-artifacts \
-	backup restore clean-data \
+	backup restore clean-data doctor check-versions \
 	test test-unit test-integration lint bench clean
 
 help: ## Show this help
@@ -50,6 +50,12 @@ relog: ## Log a kept local copy to MLflow once the server is back: make relog DI
 
 check-artifacts: ## Prove every artifact is the same in every view (ARGS="--last 5 --checksum")
 	@scripts/check-artifacts.sh $(ARGS)
+
+doctor: ## Run every diagnostic of the current runtime; each failure names its runbook section (ARGS=--json)
+	@scripts/doctor.sh $(ARGS)
+
+check-versions: ## MLflow and Spark versions of server, venv, Spark UIs, containers vs versions.env (ARGS=--json)
+	@scripts/check-versions.sh $(ARGS)
 
 backup: ## Copy work/mlflow (SQLite online backup + artifacts) to work/backups/UTC-TIME, stack up or down (TO=dir)
 	@scripts/backup.sh
