@@ -138,7 +138,11 @@ def stop_component(name: str, sig: int = 15, timeout: float = 30) -> None:
     raise AssertionError(f"{name} (group {pid}) still running {timeout} s after signal {sig}")
 
 
+_USED_THE_STACK = []  # set once this session brought the test stack up
+
+
 def ensure_up() -> None:
+    _USED_THE_STACK.append(True)
     result = run_make("up")
     assert result.returncode == 0, f"make up failed:\n{result.stdout}\n{result.stderr}"
 
@@ -195,7 +199,8 @@ def submitted(_submitted_once) -> dict:
 @pytest.fixture(scope="session", autouse=True)
 def _stop_stack_at_end():
     yield
-    if (TEST_WORK_DIR / "run").is_dir():
+    # Only a session that used the stack stops it: another suite may be using it right now.
+    if _USED_THE_STACK and (TEST_WORK_DIR / "run").is_dir():
         run_make("down")
 
 
