@@ -1,5 +1,5 @@
 # Spark + MLflow ops toolkit. `make` alone lists the targets. Every target accepts
-# RUNTIME=auto|local|docker (auto: local until the docker runtime lands) and the variables of
+# RUNTIME=auto|local|docker (auto: docker when a Docker engine answers, else local) and the variables of
 # versions.env (e.g. `make up WORKERS=3`, `make submit EXPERIMENT=churn`).
 .DEFAULT_GOAL := help
 SHELL := /usr/bin/env bash

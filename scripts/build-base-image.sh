@@ -11,7 +11,7 @@ set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/docker/lib.sh"
 
 require_engine
-require_venv
+"$ROOT/scripts/setup.sh"
 BUILD_DIR="${DOCKER_BUILD_DIR:-$ROOT/work/docker-build}"
 
 # The Debian mirror apt already uses here (deb822 or one-line sources), so no other host is needed.

@@ -58,7 +58,8 @@ resolve_runtime() {
         die "no Docker engine answers ('docker info' failed or took over ${DOCKER_PROBE_TIMEOUT:-5} s); start it (scripts/docker-engine.sh start) or use RUNTIME=local" 2
       echo docker
       ;;
-    auto) echo local ;;
+    # auto: docker when an engine answers within 2 s (no engine: an immediate no), else local.
+    auto) if DOCKER_PROBE_TIMEOUT="${DOCKER_PROBE_TIMEOUT:-2}" docker_engine_answers; then echo docker; else echo local; fi ;;
     *) die "RUNTIME='$runtime' is unknown; use RUNTIME=auto, RUNTIME=local or RUNTIME=docker" 2 ;;
   esac
 }

@@ -8,8 +8,9 @@ service="${1:-}"
 args=(--no-color --tail "${TAIL:-50}")
 [[ "${FOLLOW:-0}" == 1 ]] && args+=(--follow)
 if [[ -n "$service" ]]; then
-  compose config --services | grep -qxF "$service" ||
-    die "no service '$service' in the docker stack; services: $(compose config --services | tr '\n' ' ')" 2
-  exec compose logs "${args[@]}" "$service"
+  known="$(compose config --services)"
+  grep -qxF "$service" <<<"$known" ||
+    die "no service '$service' in the docker stack; services: ${known//$'\n'/ }" 2
+  args+=("$service")
 fi
-exec compose logs "${args[@]}"
+compose logs "${args[@]}"

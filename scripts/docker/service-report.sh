@@ -30,8 +30,17 @@ if ((only_broken)); then
 fi
 echo "==> $service: container ${id:0:12} $status$([[ "$status" == exited ]] && echo " (exit $code)"), health: $health"
 if [[ "$health" != - ]]; then
-  docker inspect --format '{{range .State.Health.Log}}{{.ExitCode}}	{{printf "%.300s" .Output}}{{"\n"}}{{end}}' "$id" |
-    grep -v '^$' | tail -n 2 | sed 's/^/health check: exit /'
+  # The last line of the last health check's output says why (e.g. the exception).
+  docker inspect --format '{{json .State.Health.Log}}' "$id" | "${PYTHON_BIN:-python3}" -c '
+import json, sys
+log = json.load(sys.stdin) or []
+if not log:
+    print("health check: none ran (the container stopped before its first check)")
+for check in log[-1:]:
+    lines = [line for line in check["Output"].splitlines() if line.strip()]
+    last = lines[-1][:300] if lines else "(no output)"
+    print("health check: exit %s: %s" % (check["ExitCode"], last))
+'
 fi
 echo "==> last $lines log lines of $service"
 compose logs --no-color --tail "$lines" "$service" 2>&1 | tail -n "$lines"

@@ -57,6 +57,11 @@ def versions() -> dict[str, str]:
     return out
 
 
+def client_image() -> str:
+    v = versions()
+    return f"{v['IMAGE_PREFIX']}/spark-mlflow:{v['SPARK_VERSION']}-mlflow{v['MLFLOW_VERSION']}"
+
+
 def docker_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in DERIVED}
     env.update(SETTINGS)
@@ -318,6 +323,20 @@ def test_stopped_worker_is_named_by_status(stack):
     wait_healthy()
 
 
+def test_a_service_that_does_not_come_up_is_named_with_its_logs(stack):
+    # A server image without the server's dependencies: mlflow-server dies at start.
+    try:
+        result = make("up", MLFLOW_SERVER_IMAGE=client_image(), UP_TIMEOUT="60", timeout=300)
+        out = result.stdout + result.stderr
+        assert result.returncode != 0, out
+        assert "==> mlflow-server: container" in out and "exited" in out, out
+        assert "health check: " in out, out
+        assert "No module named 'flask'" in out, out  # the tail of its log says why
+    finally:
+        result = make("up")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_rebuild_keeps_runs_and_artifacts(shared_mode):
     out = in_submit(f"python -c {shlex.quote(LOG_RUN)} docker-keep kept")
     assert out.returncode == 0, out.stderr
@@ -342,3 +361,33 @@ def test_ports_bind_loopback_only_and_containers_are_not_root(stack):
             ["docker", "exec", c["Id"], "id", "-u"], capture_output=True, text=True, timeout=30
         )
         assert uid.returncode == 0 and uid.stdout.strip() != "0", (name, uid.stdout)
+
+
+def test_extra_ca_certificates_stay_out_of_the_images(stack):
+    """EXTRA_CA_CERTS is for pip inside the build stage: no final image may trust them."""
+    ca_dir = docker_env().get("EXTRA_CA_CERTS")
+    if not ca_dir:
+        pytest.skip("the images were built without EXTRA_CA_CERTS")
+    # The base64 body of each certificate, as it would appear in any PEM bundle.
+    bodies = {
+        path.name: "".join(path.read_text().split("-----")[2].split())
+        for path in Path(ca_dir).glob("*.crt")
+    }
+    v = versions()
+    images = [client_image(), f"{v['IMAGE_PREFIX']}/mlflow-server:{v['MLFLOW_VERSION']}"]
+    # Every PEM bundle in the image: the system store and certifi's copies.
+    find = (
+        "find / -xdev \\( -name '*.pem' -o -name '*.crt' \\) -type f 2>/dev/null "
+        "| xargs cat 2>/dev/null | tr -d '\\n '"
+    )
+    for image in images:
+        out = subprocess.run(
+            ["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", find],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        assert len(out.stdout) > 10000  # found the public bundles at least
+        leaked = [name for name, body in bodies.items() if body[:200] in out.stdout]
+        assert leaked == [], f"{image} carries {leaked}"
