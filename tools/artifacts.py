@@ -1383,7 +1383,8 @@ def artifacts(
     if as_json:
         click.echo(json.dumps(report_json(report), indent=2, sort_keys=True))
     elif report.error:
-        click.echo(verdict(report), err=True)
+        # Like every other tool here: bad input or an unreadable view is one `error:` line.
+        click.echo("error: " + verdict(report).removeprefix("artifacts: "), err=True)
     else:
         click.echo(report_table(report))
     sys.exit(code)

@@ -10,6 +10,7 @@ from conftest import PYTHON, ROOT, TEST_WORK_DIR, run_script, stack_env
 
 NOT_A_COPY = TEST_WORK_DIR / "not-a-local-copy"
 A_JAR = TEST_WORK_DIR / "bad-input" / "app.jar"
+EMPTY_STORE = TEST_WORK_DIR / "bad-input" / "empty-store"
 
 # (case id, script and its arguments, environment, exit code, words the error line must hold)
 CASES = [
@@ -29,6 +30,20 @@ CASES = [
     ("setup with no Java", ["setup.sh"], {"JAVA": "/nonexistent/java"}, 2, "Java"),
     ("unknown test suite", ["test.sh", "smoke"], {}, 2, "suite"),
     ("unknown benchmark", ["bench.sh"], {"BENCH": "nope"}, 2, "bench_nope"),
+    (
+        "RUNTIME=docker and no engine answers",
+        ["runtime.sh", "up"],
+        {"RUNTIME": "docker", "DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+        2,
+        "no Docker engine answers",
+    ),
+    (
+        "check-artifacts on an empty store",
+        ["check-artifacts.sh", "--no-rest"],
+        {"WORK_DIR": str(EMPTY_STORE)},
+        2,
+        "empty artifact store",
+    ),
 ]
 
 
@@ -49,6 +64,7 @@ def _inputs():
     (NOT_A_COPY / "notes.txt").write_text("not a submit's local copy\n")
     A_JAR.parent.mkdir(parents=True, exist_ok=True)
     A_JAR.write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip: enough to be a .jar file
+    (EMPTY_STORE / "mlflow" / "artifacts").mkdir(parents=True, exist_ok=True)
 
 
 @pytest.mark.parametrize(

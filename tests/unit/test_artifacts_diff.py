@@ -832,7 +832,7 @@ def test_cli_bad_input_is_one_line_exit_2(stub):
     res = CliRunner().invoke(A.artifacts, ["--mlflow-url", stub.url, "--run-id", "nope"])
     assert res.exit_code == 2
     assert res.output.strip().splitlines() == [
-        f"artifacts: unknown run id 'nope': MLflow at {stub.url} has no such run (check the id "
+        f"error: unknown run id 'nope': MLflow at {stub.url} has no such run (check the id "
         "in the MLflow UI)"
     ]
 
