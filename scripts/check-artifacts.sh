@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # Prove every artifact is the same in every view (MLflow's REST API, the artifact folder, the
-# manifests); default scope: the latest CHECK_LAST=5 runs. Arguments go to `healthcheck.py artifacts`.
+# manifests, and with docker the folder inside each container); default scope: the latest
+# CHECK_LAST=5 runs. Arguments go to `healthcheck.py artifacts`.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-resolve_runtime >/dev/null
+runtime="$(resolve_runtime)"
 require_venv
 args=("$@")
 ((${#args[@]} > 0)) || args=(--last "${CHECK_LAST:-5}")
-exec "$PYTHON_BIN" "$ROOT/tools/healthcheck.py" artifacts \
-  --mlflow-url "$MLFLOW_URL" --artifact-root "$MLFLOW_DATA_DIR/artifacts" "${args[@]}"
+views=(--mlflow-url "$MLFLOW_URL" --artifact-root "$MLFLOW_DATA_DIR/artifacts")
+if [[ "$runtime" == docker ]]; then
+  source "$ROOT/scripts/docker/lib.sh"
+  # /mlflow/artifacts as each container that mounts it sees it (the master mounts nothing).
+  while read -r service; do
+    [[ "$service" == spark-master ]] && continue
+    name="$(docker ps --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+      --filter "label=com.docker.compose.service=$service" --format '{{.Names}}' | head -n1)"
+    [[ -n "$name" ]] || die "service $service has no running container; start the stack with 'make up RUNTIME=docker'" 2
+    views+=(--container "$name:/mlflow/artifacts")
+  done < <(stack_services)
+fi
+exec "$PYTHON_BIN" "$ROOT/tools/healthcheck.py" artifacts "${views[@]}" "${args[@]}"

@@ -288,6 +288,42 @@ def test_a_run_logged_from_spark_submit_lands_in_both_artifact_modes(shared_mode
     assert [p.read_text() for p in on_host] == [mode]
 
 
+@pytest.mark.parametrize("mode", ["shared", "served"])
+def test_make_submit_and_check_artifacts_agree_across_host_containers_rest(shared_mode, mode):
+    """The pipeline through `make submit RUNTIME=docker`, then every view of its artifacts:
+    the host folder, /mlflow/artifacts in each container, MLflow's REST API, the manifest."""
+    if current_mode() != mode:
+        result = make("up", ARTIFACT_MODE=mode)
+        assert result.returncode == 0, result.stdout + result.stderr
+    experiment = f"docker-submit-{mode}-{uuid.uuid4().hex[:8]}"
+    args = "--folds 2 --reg-params 0.1 --elastic-net-params 0.0 --max-iter 10"
+    result = make("submit", f"ARGS={args}", EXPERIMENT=experiment, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT_JSON "))
+    run_id = json.loads(line.split(" ", 1)[1])["run_id"]
+    info = rest("GET", "runs/get", params={"run_id": run_id})["run"]["info"]
+    assert info["status"] == "FINISHED"
+    prefix = "mlflow-artifacts:/" if mode == "served" else "/mlflow/artifacts/"
+    assert info["artifact_uri"].startswith(prefix)
+
+    check = subprocess.run(
+        [str(ROOT / "scripts" / "check-artifacts.sh"), "--run-id", run_id, "--checksum", "--json"],
+        cwd=ROOT,
+        env=docker_env(ARTIFACT_MODE=mode),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-2000:]
+    report = json.loads(check.stdout)
+    views = {v["name"] for v in report["views"]}
+    assert {"manifest", "rest", "folder"} <= views
+    container_views = {v for v in views if v.startswith("container:")}
+    # spark-submit, mlflow-server and every worker mount the shared folder.
+    assert len(container_views) == WORKERS + 2, views
+    assert report["counts"]["files"] > 10
+
+
 def test_spark_model_logged_from_the_cluster_loads_back_and_predicts(shared_mode):
     experiment = f"docker-model-{uuid.uuid4().hex[:8]}"
     write = in_submit(f"cat > /tmp/model_job.py <<'EOF'\n{SPARK_MODEL_JOB}\nEOF")
