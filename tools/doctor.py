@@ -820,31 +820,16 @@ def check_disk(name: str, path: Path, label: str, min_gb: float, warn_gb: float)
     return assess_disk(name, label, free, min_gb, warn_gb)
 
 
-def _readlink(path: Path) -> str | None:
-    try:
-        return os.readlink(path)
-    except OSError:  # closed meanwhile (e.g. the fd that listdir itself used)
-        return None
-
-
 def open_by(path: Path, proc_root: Path = Path("/proc")) -> str:
     """Processes holding the file open, for the 'database is locked' message."""
     target = os.path.realpath(path)
     found = []
-    for entry in os.scandir(proc_root):
-        if not entry.name.isdigit():
-            continue
-        fd_dir = Path(entry.path) / "fd"
+    for proc in hc.procs_with_fd(lambda link: link == target, proc_root):
         try:
-            fds = os.listdir(fd_dir)
-        except OSError:  # another user's process, or gone meanwhile
-            continue
-        if any(_readlink(fd_dir / fd) == target for fd in fds):
-            try:
-                cmd = hc.format_cmdline((Path(entry.path) / "cmdline").read_bytes(), 40)
-            except OSError:
-                cmd = "?"
-            found.append(f"pid {entry.name} ({cmd})")
+            cmd = hc.format_cmdline((proc / "cmdline").read_bytes(), 40)
+        except OSError:
+            cmd = "?"
+        found.append(f"pid {proc.name} ({cmd})")
     return ", ".join(found[:4])
 
 

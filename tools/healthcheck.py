@@ -709,18 +709,17 @@ def read_listen_sockets(proc_root: Path = Path("/proc")) -> list[ListenSocket]:
     return found
 
 
-def _fd_inode(path: Path) -> int | None:
+def _readlink(path: Path) -> str | None:
     try:
-        return socket_inode(os.readlink(path))
-    except OSError:  # closed meanwhile (e.g. the fd listdir itself used)
+        return os.readlink(path)
+    except OSError:  # closed meanwhile (e.g. the fd that listdir itself used)
         return None
 
 
-def socket_holders(inodes: set[int], proc_root: Path = Path("/proc")) -> dict[int, Holder]:
-    """pid -> command line and process group of each process with an fd on one of the inodes."""
-    holders: dict[int, Holder] = {}
-    if not inodes:
-        return holders
+def procs_with_fd(wanted: Callable[[str], bool], proc_root: Path = Path("/proc")) -> list[Path]:
+    """/proc/PID folders of the processes with a file descriptor whose link target is wanted
+    (e.g. 'socket:[123]' or a file path); other users' processes are passed over."""
+    found = []
     for entry in os.scandir(proc_root):
         if not entry.name.isdigit():
             continue
@@ -729,15 +728,24 @@ def socket_holders(inodes: set[int], proc_root: Path = Path("/proc")) -> dict[in
             fds = os.listdir(fd_dir)
         except OSError:  # another user's process, or gone meanwhile
             continue
-        if any(_fd_inode(fd_dir / fd) in inodes for fd in fds):
-            proc = Path(entry.path)
-            try:
-                cmd = format_cmdline((proc / "cmdline").read_bytes())
-                cmd = cmd or (proc / "comm").read_text().strip()
-                pgid = parse_proc_stat_pgid((proc / "stat").read_text())
-            except OSError:
-                cmd, pgid = "?", None
-            holders[int(entry.name)] = Holder(cmd, pgid)
+        if any((target := _readlink(fd_dir / fd)) is not None and wanted(target) for fd in fds):
+            found.append(Path(entry.path))
+    return found
+
+
+def socket_holders(inodes: set[int], proc_root: Path = Path("/proc")) -> dict[int, Holder]:
+    """pid -> command line and process group of each process with an fd on one of the inodes."""
+    holders: dict[int, Holder] = {}
+    if not inodes:
+        return holders
+    for proc in procs_with_fd(lambda target: socket_inode(target) in inodes, proc_root):
+        try:
+            cmd = format_cmdline((proc / "cmdline").read_bytes())
+            cmd = cmd or (proc / "comm").read_text().strip()
+            pgid = parse_proc_stat_pgid((proc / "stat").read_text())
+        except OSError:
+            cmd, pgid = "?", None
+        holders[int(proc.name)] = Holder(cmd, pgid)
     return holders
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import artifact_files, rest, result_of
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -119,29 +120,6 @@ def job_env(tmp: Path, tracking_uri: str) -> dict:
         PYSPARK_PYTHON=str(VENV_BIN / "python"),
     )
     return env
-
-
-def result_of(stdout: str) -> dict:
-    match = re.search(r"^RESULT_JSON (\{.*\})$", stdout, re.MULTILINE)
-    assert match, f"no RESULT_JSON line in:\n{stdout[-3000:]}"
-    return json.loads(match.group(1))
-
-
-def rest(url: str, endpoint: str, **params) -> dict:
-    answer = requests.get(f"{url}/api/2.0/mlflow/{endpoint}", params=params, timeout=10)
-    answer.raise_for_status()
-    return answer.json()
-
-
-def artifact_files(url: str, run_id: str, path: str = "") -> dict[str, int]:
-    """path -> size of every file the server lists for the run (file_size absent when 0)."""
-    files = {}
-    for entry in rest(url, "artifacts/list", run_id=run_id, path=path).get("files", []):
-        if entry["is_dir"]:
-            files.update(artifact_files(url, run_id, entry["path"]))
-        else:
-            files[entry["path"]] = int(entry.get("file_size", 0))
-    return files
 
 
 def local_files(run_dir: Path) -> dict[str, int]:
