@@ -6,7 +6,6 @@ set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 runtime="$(resolve_runtime)"
-require_venv
 args=("$@")
 ((${#args[@]} > 0)) || args=(--last "${CHECK_LAST:-5}")
 views=(--mlflow-url "$MLFLOW_URL" --artifact-root "$MLFLOW_DATA_DIR/artifacts")
@@ -21,4 +20,4 @@ if [[ "$runtime" == docker ]]; then
     views+=(--container "$name:/mlflow/artifacts")
   done < <(stack_services)
 fi
-exec "$PYTHON_BIN" "$ROOT/tools/healthcheck.py" artifacts "${views[@]}" "${args[@]}"
+healthcheck artifacts "${views[@]}" "${args[@]}"

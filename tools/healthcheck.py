@@ -992,6 +992,14 @@ def cli() -> None:
     pass
 
 
+def _targets_and_logs(ctx: click.Context, opts: dict) -> tuple[Targets, LogSource | None]:
+    """What status and wait probe, and where their log tails come from; bad input exits 2."""
+    try:
+        return resolve_targets(ctx, opts, os.environ), resolve_log_source(ctx, opts)
+    except BadInput as exc:
+        _bad_input(exc)
+
+
 @cli.command(help="Probe every component once, concurrently.\n\n" + STATUS_EXIT_HELP)
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
@@ -1000,11 +1008,7 @@ def cli() -> None:
 )
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, show_logs: bool, **opts) -> None:
-    try:
-        targets = resolve_targets(ctx, opts, os.environ)
-        log_source = resolve_log_source(ctx, opts)
-    except BadInput as exc:
-        _bad_input(exc)
+    targets, log_source = _targets_and_logs(ctx, opts)
     comps = check_stack(targets)
     if as_json:
         click.echo(json.dumps(status_json(comps), indent=2))
@@ -1062,11 +1066,7 @@ class _Progress:
 )
 @click.pass_context
 def wait(ctx: click.Context, timeout: float, interval: float, **opts) -> None:
-    try:
-        targets = resolve_targets(ctx, opts, os.environ)
-        log_source = resolve_log_source(ctx, opts)
-    except BadInput as exc:
-        _bad_input(exc)
+    targets, log_source = _targets_and_logs(ctx, opts)
     progress = _Progress(sys.stderr)
     ok, elapsed, comps = wait_until_healthy(targets, timeout, interval, progress)
     progress.end()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import DERIVED, ROOT, run_make
+from conftest import read_versions as versions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
@@ -46,15 +47,6 @@ SETTINGS = {
 # Debian keeps locally added CAs here; a TLS-intercepting network (CI here) needs them for pip
 # inside image builds. An explicit EXTRA_CA_CERTS wins.
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
-
-
-def versions() -> dict[str, str]:
-    out = {}
-    for line in (ROOT / "versions.env").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            out[key.strip()] = value.strip()
-    return out
 
 
 def client_image() -> str:
