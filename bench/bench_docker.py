@@ -39,10 +39,10 @@ PROJECT = "spark-mlflow-bench"
 WORK_DIR = ROOT / "work" / "bench" / "docker"
 LOG = WORK_DIR / "bench.log"
 PORTS = {
-    "MLFLOW_PORT": 36555,
-    "SPARK_MASTER_UI_PORT": 36080,
-    "SPARK_MASTER_PORT": 36077,
-    "SPARK_WORKER_UI_BASE_PORT": 36081,
+    "MLFLOW_PORT": 26555,
+    "SPARK_MASTER_UI_PORT": 26080,
+    "SPARK_MASTER_PORT": 26077,
+    "SPARK_WORKER_UI_BASE_PORT": 26081,
 }
 CA_DIR = Path("/usr/local/share/ca-certificates")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))

@@ -270,6 +270,7 @@ def assess_port(
     holders: Mapping[int, hc.Holder],
     tags: Mapping[int, str | None],
     work_dir: str,
+    ephemeral: tuple[int, int] | None = None,
 ) -> Check:
     """Free, or held by a component of this stack (tag STACK_COMPONENT=WORK_DIR:NAME)."""
     name = f"port {port}"
@@ -293,7 +294,9 @@ def assess_port(
             "port-taken",
         )
     return failed(
-        name, f"{var}: " + hc.taken_message(port, state, holders, var, None), "port-taken"
+        name,
+        f"{var}: " + hc.taken_message(port, state, holders, var, None, ephemeral),
+        "port-taken",
     )
 
 
@@ -772,7 +775,10 @@ def check_ports(settings: vs.Settings) -> list[Check]:
             host_ip = socket.getaddrinfo(host, None)[0][4][0]
             holders = hc.socket_holders(hc.listening_inodes(sockets, port, host_ip))
             tags = {pid: read_environ_tag(pid) for pid in holders}
-        checks.append(assess_port(port, var, state, holders, tags, str(settings.work_dir)))
+        ephemeral = hc.read_ephemeral_range() if state != "free" else None
+        checks.append(
+            assess_port(port, var, state, holders, tags, str(settings.work_dir), ephemeral)
+        )
     return checks
 
 

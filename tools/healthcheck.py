@@ -773,17 +773,51 @@ def bind_check(host: str, port: int) -> str:
     return "free"
 
 
-def suggest_port(port: int, avoid: set[int], is_free: Callable[[int], bool]) -> int | None:
-    """A free port to propose instead: the next round hundred (5555 -> 5600) or just above it."""
+def parse_port_range(text: str) -> tuple[int, int] | None:
+    """/proc/sys/net/ipv4/ip_local_port_range ('32768\t60999') -> (32768, 60999)."""
+    parts = text.split()
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return None
+    low, high = int(parts[0]), int(parts[1])
+    return (low, high) if 0 < low <= high <= 65535 else None
+
+
+def read_ephemeral_range(proc_root: Path = Path("/proc")) -> tuple[int, int] | None:
+    try:
+        return parse_port_range((proc_root / "sys/net/ipv4/ip_local_port_range").read_text())
+    except OSError:
+        return None
+
+
+def in_range(port: int, span: tuple[int, int] | None) -> bool:
+    return span is not None and span[0] <= port <= span[1]
+
+
+def suggest_port(
+    port: int,
+    avoid: set[int],
+    is_free: Callable[[int], bool],
+    ephemeral: tuple[int, int] | None = None,
+) -> int | None:
+    """A free port to propose instead: the next round hundred (5555 -> 5600) or just above it;
+    for a port in the ephemeral range, the same hundreds at 20000 (58080 -> 28100), because
+    outgoing connections may take any port of that range at any time."""
     start = (port // 100 + 1) * 100
+    if in_range(start, ephemeral):
+        start = 20000 + start % 10000
     for candidate in range(start, min(start + 100, 65536)):
-        if candidate not in avoid and is_free(candidate):
+        if candidate not in avoid and not in_range(candidate, ephemeral) and is_free(candidate):
             return candidate
     return None
 
 
 def taken_message(
-    port: int, state: str, holders: Mapping[int, Holder], var: str | None, suggestion: int | None
+    port: int,
+    state: str,
+    holders: Mapping[int, Holder],
+    var: str | None,
+    suggestion: int | None,
+    ephemeral: tuple[int, int] | None = None,
 ) -> str:
     if state == "forbidden":
         what = f"port {port} cannot be bound by this user (ports below 1024 need root)"
@@ -796,12 +830,20 @@ def taken_message(
             what += f" of process group {first.pgid}"
         if len(pids) > 1:
             what += f" and pid(s) {', '.join(map(str, pids[1:]))}"
+    elif ephemeral and in_range(port, ephemeral):
+        what = (
+            f"port {port} is already in use with no server listening on it: it lies in the "
+            f"kernel's ephemeral range {ephemeral[0]}-{ephemeral[1]}, from which outgoing "
+            "connections take their local ports"
+        )
     else:
         what = (
             f"port {port} is already in use (holder not visible: another user's process "
             "or a container)"
         )
     hint = "stop it or choose another port"
+    if ephemeral and not holders and in_range(port, ephemeral):
+        hint = f"choose a port below {ephemeral[0]}"
     if var and suggestion:
         hint += f" (e.g. {var}={suggestion})"
     elif var:
@@ -1105,6 +1147,7 @@ def ports(
         _bad_input(exc)
     taken = [p for p in wanted if states[p] != "free"]
     sockets = read_listen_sockets() if taken else []
+    ephemeral = read_ephemeral_range() if taken else None
     host_ip = socket.getaddrinfo(host, None)[0][4][0]
     results = []
     for port in wanted:
@@ -1112,8 +1155,12 @@ def ports(
             results.append({"port": port, "free": True, "holders": [], "message": None})
             continue
         holders = socket_holders(listening_inodes(sockets, port, host_ip))
-        suggestion = suggest_port(port, set(wanted), lambda p: bind_check(host, p) == "free")
-        message = taken_message(port, states[port], holders, var_of.get(port), suggestion)
+        suggestion = suggest_port(
+            port, set(wanted), lambda p: bind_check(host, p) == "free", ephemeral
+        )
+        message = taken_message(
+            port, states[port], holders, var_of.get(port), suggestion, ephemeral
+        )
         results.append(
             {
                 "port": port,

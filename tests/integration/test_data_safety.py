@@ -1,6 +1,6 @@
 """Data safety on real processes: backup of a live server, restore, clean-data.
 
-A stack of its own (WORK_DIR work/test-data-safety/stack, ports 45555/47077/48080/48081, one
+A stack of its own (WORK_DIR work/test-data-safety/stack, ports 21555/21077/21080/21081, one
 worker) for what needs a server; scratch WORK_DIRs beside it for what needs only folders.
 """
 
@@ -27,14 +27,14 @@ from conftest import DERIVED, PYTHON, ROOT
 BASE = ROOT / "work" / "test-data-safety"
 STACK_WORK_DIR = BASE / "stack"
 DATA = STACK_WORK_DIR / "mlflow"
-MLFLOW_URL = "http://127.0.0.1:45555"
+MLFLOW_URL = "http://127.0.0.1:21555"
 SETTINGS = {
     "RUNTIME": "local",
     "WORK_DIR": str(STACK_WORK_DIR),
-    "MLFLOW_PORT": "45555",
-    "SPARK_MASTER_PORT": "47077",
-    "SPARK_MASTER_UI_PORT": "48080",
-    "SPARK_WORKER_UI_BASE_PORT": "48081",
+    "MLFLOW_PORT": "21555",
+    "SPARK_MASTER_PORT": "21077",
+    "SPARK_MASTER_UI_PORT": "21080",
+    "SPARK_WORKER_UI_BASE_PORT": "21081",
     "WORKERS": "1",
     "BIND_HOST": "127.0.0.1",
     "GIT_PYTHON_REFRESH": "quiet",

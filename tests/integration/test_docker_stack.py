@@ -27,8 +27,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 TEST_WORK_DIR = ROOT / "work" / "test-docker"
 DATA_DIR = TEST_WORK_DIR / "mlflow"
 PROJECT = "spark-mlflow-test"
-MLFLOW_PORT = 35555
-WORKER_UI_BASE_PORT = 38081
+MLFLOW_PORT = 23555
+WORKER_UI_BASE_PORT = 23081
 WORKERS = 4
 MLFLOW_URL = f"http://127.0.0.1:{MLFLOW_PORT}"
 SETTINGS = {
@@ -38,8 +38,8 @@ SETTINGS = {
     "COMPOSE_PROJECT_NAME": PROJECT,
     "BIND_HOST": "127.0.0.1",
     "MLFLOW_PORT": str(MLFLOW_PORT),
-    "SPARK_MASTER_UI_PORT": "38080",
-    "SPARK_MASTER_PORT": "37077",
+    "SPARK_MASTER_UI_PORT": "23080",
+    "SPARK_MASTER_PORT": "23077",
     "SPARK_WORKER_UI_BASE_PORT": str(WORKER_UI_BASE_PORT),
     "DOCKER_WORKERS": str(WORKERS),
     "ARTIFACT_MODE": "shared",

@@ -15,12 +15,12 @@ from conftest import ROOT, VERSIONS, port_is_free, run_make, run_script, stack_e
 WORK_DIR = ROOT / "work" / "test-doctor"
 SETTINGS = {
     "WORK_DIR": str(WORK_DIR),
-    "MLFLOW_PORT": "55555",
-    "SPARK_MASTER_PORT": "57077",
-    "SPARK_MASTER_UI_PORT": "58080",
-    "SPARK_WORKER_UI_BASE_PORT": "58081",
+    "MLFLOW_PORT": "22555",
+    "SPARK_MASTER_PORT": "22077",
+    "SPARK_MASTER_UI_PORT": "22080",
+    "SPARK_WORKER_UI_BASE_PORT": "22081",
 }
-PORTS = [55555, 57077, 58080, 58081, 58082]
+PORTS = [22555, 22077, 22080, 22081, 22082]
 MLFLOW, SPARK = VERSIONS["MLFLOW_VERSION"], VERSIONS["SPARK_VERSION"]
 
 
@@ -71,8 +71,8 @@ def test_doctor_passes_on_a_healthy_stack(healthy):
     for name in ("health: mlflow-server", "health: spark-worker-2", "artifact CLI", "sqlite"):
         assert checks[name]["status"] == "pass", checks[name]
     # Ports held by this stack's own processes count as fine, and say whose they are.
-    assert "held by our mlflow-server" in checks["port 55555"]["detail"]
-    assert "held by our spark-worker-2" in checks["port 58082"]["detail"]
+    assert "held by our mlflow-server" in checks["port 22555"]["detail"]
+    assert "held by our spark-worker-2" in checks["port 22082"]["detail"]
 
 
 def test_check_versions_shows_the_same_versions_everywhere(healthy):
@@ -142,14 +142,14 @@ def test_a_stopped_stack_and_a_squatted_port_are_both_named():
     assert all(port_is_free(p) for p in PORTS)
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", 58080))
+        squatter.bind(("127.0.0.1", 22080))
         squatter.listen()
         code, report = doctor_json()
     checks = {c["name"]: c for c in report["checks"]}
     assert code == 1
     assert checks["stack"]["runbook"] == "docs/runbook.md#stack-not-running"
-    assert checks["port 58080"]["runbook"] == "docs/runbook.md#port-taken"
-    squatted = checks["port 58080"]["detail"]
-    assert squatted.startswith("SPARK_MASTER_UI_PORT: port 58080 is already in use by pid")
-    assert checks["port 55555"]["status"] == "pass"  # free
+    assert checks["port 22080"]["runbook"] == "docs/runbook.md#port-taken"
+    squatted = checks["port 22080"]["detail"]
+    assert squatted.startswith("SPARK_MASTER_UI_PORT: port 22080 is already in use by pid")
+    assert checks["port 22555"]["status"] == "pass"  # free
     assert checks["health"]["status"] == "skip"

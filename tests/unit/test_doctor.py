@@ -455,6 +455,8 @@ def test_port_held_by_our_own_component_passes_and_by_others_fails():
     assert foreign.status == doctor.FAIL and "pid 7 (python3 -m http.server)" in foreign.detail
     invisible = doctor.assess_port(5555, "MLFLOW_PORT", "in use", {}, {}, "/w")
     assert invisible.status == doctor.FAIL and "holder not visible" in invisible.detail
+    outgoing = doctor.assess_port(58080, "X_PORT", "in use", {}, {}, "/w", (32768, 60999))
+    assert "X_PORT: port 58080 is already in use with no server listening" in outgoing.detail
     assert doctor.assess_port(5555, "MLFLOW_PORT", "free", {}, {}, "/w").status == doctor.PASS
 
 

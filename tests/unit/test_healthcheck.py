@@ -474,6 +474,43 @@ def test_ports_names_our_own_pid_for_a_port_we_hold_and_passes_a_free_one():
         ]
 
 
+def test_ephemeral_range_is_parsed_and_steers_the_suggestion_below_it():
+    assert hc.parse_port_range("32768\t60999\n") == (32768, 60999)
+    assert hc.parse_port_range("60999 32768") is None
+    assert hc.parse_port_range("garbage") is None
+    span = (32768, 60999)
+    assert hc.suggest_port(58080, set(), lambda p: True, span) == 28100
+    assert hc.suggest_port(5555, set(), lambda p: True, span) == 5600
+    assert hc.suggest_port(58080, set(), lambda p: True, None) == 58100
+    assert hc.suggest_port(25555, set(), lambda p: True, (25000, 25650)) == 25651
+    msg = hc.taken_message(58080, "in use", {}, "SPARK_MASTER_UI_PORT", 28100, span)
+    assert msg == (
+        "port 58080 is already in use with no server listening on it: it lies in the kernel's "
+        "ephemeral range 32768-60999, from which outgoing connections take their local ports; "
+        "choose a port below 32768 (e.g. SPARK_MASTER_UI_PORT=28100)"
+    )
+    # Outside the range the old wording stays.
+    assert "holder not visible" in hc.taken_message(5555, "in use", {}, None, None, span)
+
+
+def test_ports_names_the_ephemeral_range_for_a_port_an_outgoing_connection_holds():
+    """What broke CI once: a test stack's port was the local end of someone's connection."""
+    span = hc.read_ephemeral_range()
+    if span is None:
+        pytest.skip("no /proc/sys/net/ipv4/ip_local_port_range here")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        with socket.create_connection(server.getsockname()) as client:
+            local_port = client.getsockname()[1]
+            assert hc.in_range(local_port, span)  # the kernel gave it from the range
+            result = CliRunner().invoke(hc.cli, ["ports", str(local_port), "--json"])
+    assert result.exit_code == 1, result.output
+    (entry,) = json.loads(result.output)["ports"]
+    assert "ephemeral range" in entry["message"], entry
+    assert entry["holders"] == []
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [

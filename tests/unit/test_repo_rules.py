@@ -53,3 +53,18 @@ def test_every_makefile_target_is_documented_in_help():
     phony.discard("\\")
     documented = set(re.findall(r"^([a-z-]+):.*## ", makefile, re.M))
     assert phony == documented
+
+
+def test_every_fixed_port_lies_below_the_ephemeral_range():
+    """Linux hands ports 32768-60999 to outgoing connections: a fixed port there can be taken by
+    any client socket at any time (it broke CI once), so defaults, integration tests and benches
+    stay below."""
+    pattern = re.compile(r"""_PORT["']?\s*[:=]\s*["']?(\d{4,5})\b""")
+    files = [ROOT / "versions.env", *ROOT.glob("tests/integration/*.py"), *ROOT.glob("bench/*.py")]
+    found = {
+        (path.relative_to(ROOT).as_posix(), int(port))
+        for path in files
+        for port in pattern.findall(path.read_text())
+    }
+    assert len(found) > 10, "the pattern no longer finds the port settings"
+    assert [(path, port) for path, port in sorted(found) if port >= 32768] == []
