@@ -150,6 +150,7 @@ build_server() {
   stage_extra_ca_clean
 }
 
+hold_build_lock
 trap stage_extra_ca_clean EXIT
 mkdir -p "$BUILD_DIR"
 build_rootfs

@@ -136,9 +136,31 @@ stage_extra_ca() {
   note "build trusts $found extra CA certificate(s) from $EXTRA_CA_CERTS (build stage only)"
 }
 
+# hold_build_lock: one image build per checkout at a time. Builds share their context (the
+# repository, docker/extra-ca where EXTRA_CA_CERTS is staged): a second build waits for the first
+# (BUILD_LOCK_TIMEOUT seconds, default 1800; the lock file: BUILD_LOCK_FILE, default
+# work/.docker-build.lock). Held until this process exits; children (the
+# offline base build) see TOOLKIT_BUILD_LOCK_HELD and do not wait for their own parent.
+hold_build_lock() {
+  [[ -z "${TOOLKIT_BUILD_LOCK_HELD:-}" ]] || return 0
+  local lock="${BUILD_LOCK_FILE:-$ROOT/work/.docker-build.lock}" timeout="${BUILD_LOCK_TIMEOUT:-1800}"
+  local holder
+  mkdir -p "$(dirname "$lock")"
+  exec {BUILD_LOCK_FD}>>"$lock"
+  if ! flock --nonblock "$BUILD_LOCK_FD"; then
+    holder="$(cat "$lock.pid" 2>/dev/null || echo '?')"
+    note "another image build of this checkout is running (pid $holder); waiting up to $timeout s"
+    flock --timeout "$timeout" "$BUILD_LOCK_FD" ||
+      die "the image build of pid $holder still holds $lock after $timeout s; wait for it or stop it" 1
+  fi
+  echo "$$" >"$lock.pid"
+  export TOOLKIT_BUILD_LOCK_HELD=1
+}
+
 # build_images: the offline bases first when OFFLINE=1 (compose cannot order a base build), then
 # the Spark+MLflow image. Cached unless NO_CACHE=1.
 build_images() {
+  hold_build_lock
   if [[ "$OFFLINE" == 1 ]]; then
     "$ROOT/scripts/build-base-image.sh"
   fi

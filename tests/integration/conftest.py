@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,75 @@ def artifact_files(mlflow_url: str, run_id: str, path: str = "") -> dict[str, in
         else:
             files[entry["path"]] = int(entry.get("file_size", 0))
     return files
+
+
+def inventory(mlflow_url: str) -> dict[str, dict]:
+    """Every run the server knows, with its status and its artifact files (path -> size)."""
+    found: dict[str, dict] = {}
+    experiments = requests.post(
+        f"{mlflow_url}/api/2.0/mlflow/experiments/search", json={"max_results": 1000}, timeout=10
+    ).json()["experiments"]
+    ids = [e["experiment_id"] for e in experiments]
+    page_token = None
+    while True:
+        body = {"experiment_ids": ids, "max_results": 1000}
+        if page_token:
+            body["page_token"] = page_token
+        answer = requests.post(
+            f"{mlflow_url}/api/2.0/mlflow/runs/search", json=body, timeout=30
+        ).json()
+        for run in answer.get("runs", []):
+            run_id = run["info"]["run_id"]
+            found[run_id] = {
+                "status": run["info"]["status"],
+                "files": artifact_files(mlflow_url, run_id),
+            }
+        page_token = answer.get("next_page_token")
+        if not page_token:
+            return found
+
+
+def poll(what: str, predicate, timeout: float = 180, interval: float = 0.2, job=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if job is not None and job.poll() is not None:
+            raise AssertionError(f"the job ended (exit {job.returncode}) before {what}")
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def worker_running_an_executor(worker_uis: dict[str, str]) -> str | None:
+    """A worker (name -> UI URL) that runs an executor right now, asked of each worker's own UI."""
+    for name, url in worker_uis.items():
+        try:
+            if requests.get(f"{url}/json/", timeout=2).json()["executors"]:
+                return name
+        except (requests.RequestException, ValueError, KeyError):
+            continue
+    return None
+
+
+def running_run(mlflow_url: str, experiment: str) -> str | None:
+    try:
+        answer = requests.get(
+            f"{mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
+            params={"experiment_name": experiment},
+            timeout=2,
+        )
+        if answer.status_code != 200:
+            return None
+        exp_id = answer.json()["experiment"]["experiment_id"]
+        runs = requests.post(
+            f"{mlflow_url}/api/2.0/mlflow/runs/search",
+            json={"experiment_ids": [exp_id], "max_results": 5},
+            timeout=2,
+        ).json()
+        return next((r["info"]["run_id"] for r in runs.get("runs", [])), None)
+    except (requests.RequestException, ValueError, KeyError):
+        return None
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ stack of test_docker_stack.py. The two images tagged with the next version are k
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -23,7 +22,8 @@ import uuid
 import pytest
 import requests
 from conftest import ROOT, artifact_files, rest
-from test_docker_stack import LOG_RUN, SETTINGS, docker_env, engine_answers, make, versions
+from test_docker_stack import LOG_RUN, SETTINGS, docker_env, make, require_engine, versions
+from test_docker_stack import compose as docker_compose
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
@@ -76,22 +76,7 @@ def next_make(*args: str, timeout: float = 900, **overrides: str):
 
 
 def compose(*args: str, files: tuple[str, ...] = (), timeout: float = 300):
-    """The compose command of the scripts (v2 plugin or v1) on this test's project; `files` are
-    extra compose files layered over docker/docker-compose.yml."""
-    extra = [arg for path in files for arg in ("--file", path)]
-    script = (
-        'source scripts/docker/lib.sh && choose_compose && "${COMPOSE_CMD[@]}" '
-        '--project-name "$COMPOSE_PROJECT_NAME" --file "$COMPOSE_FILE_PATH" "$@"'
-    )
-    return subprocess.run(
-        ["bash", "-c", script, "compose", *extra, *args],
-        cwd=ROOT,
-        env=docker_env(**NEXT),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return docker_compose(*args, files=files, settings=NEXT, timeout=timeout)
 
 
 def in_submit(command: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -175,11 +160,7 @@ def set_mode(mode: str) -> None:
 
 @pytest.fixture(scope="module")
 def next_stack():
-    if not engine_answers():
-        hint = "start one with scripts/docker-engine.sh start"
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail(f"REQUIRE_DOCKER=1 but no Docker engine answers; {hint}")
-        pytest.skip(f"no Docker engine answers ({hint}; REQUIRE_DOCKER=1 fails instead)")
+    require_engine()
     # build-base-image.sh runs setup.sh, which would install MLFLOW_VERSION (the next one here)
     # into .venv when its pins stamp is stale: bring it up to date with the real pins first.
     setup = subprocess.run(

@@ -19,7 +19,18 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import DERIVED, ROOT, run_make
+from conftest import (
+    DERIVED,
+    ROOT,
+    SMALL_GRID,
+    inventory,
+    poll,
+    result_of,
+    run_make,
+    running_run,
+    worker_running_an_executor,
+)
+from conftest import artifact_files as files_of
 from conftest import read_versions as versions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
@@ -31,6 +42,12 @@ MLFLOW_PORT = 23555
 WORKER_UI_BASE_PORT = 23081
 WORKERS = 4
 MLFLOW_URL = f"http://127.0.0.1:{MLFLOW_PORT}"
+WORKER_UIS = {
+    f"spark-worker-{n}": f"http://127.0.0.1:{WORKER_UI_BASE_PORT + n - 1}"
+    for n in range(1, WORKERS + 1)
+}
+# Four grid points: long enough for a fault to land while executors run.
+GRID_4 = "--folds 2 --reg-params 0.01,0.1 --elastic-net-params 0.0,0.5 --max-iter 20"
 SETTINGS = {
     "RUNTIME": "docker",
     "OFFLINE": "1",
@@ -76,12 +93,32 @@ def engine_answers() -> bool:
         return False
 
 
-def compose(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """The compose command the scripts use (v2 plugin or v1, project and file set)."""
+def require_engine() -> None:
+    """Skip when no Docker engine answers; fail instead under REQUIRE_DOCKER=1 (CI)."""
+    if not engine_answers():
+        hint = "start one with scripts/docker-engine.sh start"
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail(f"REQUIRE_DOCKER=1 but no Docker engine answers; {hint}")
+        pytest.skip(f"no Docker engine answers ({hint}; REQUIRE_DOCKER=1 fails instead)")
+
+
+def compose(
+    *args: str,
+    files: tuple[str, ...] = (),
+    settings: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """The compose command of the scripts (v2 plugin or v1) on the project of `settings` (this
+    module's by default); `files` are extra compose files layered over docker-compose.yml."""
+    extra = [arg for path in files for arg in ("--file", path)]
+    script = (
+        'source scripts/docker/lib.sh && choose_compose && "${COMPOSE_CMD[@]}" '
+        '--project-name "$COMPOSE_PROJECT_NAME" --file "$COMPOSE_FILE_PATH" "$@"'
+    )
     return subprocess.run(
-        ["bash", "-c", 'source scripts/docker/lib.sh && compose "$@"', "compose", *args],
+        ["bash", "-c", script, "compose", *extra, *args],
         cwd=ROOT,
-        env=docker_env(),
+        env=docker_env(**(settings or {})),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -113,24 +150,9 @@ def rest(method: str, path: str, **kwargs) -> dict:
     return resp.json()
 
 
-def all_runs() -> dict[str, str]:
-    """run_id -> artifact_uri of every run on the server (all experiments)."""
-    exps = rest("POST", "experiments/search", json={"max_results": 1000}).get("experiments", [])
-    ids = [e["experiment_id"] for e in exps]
-    runs = rest("POST", "runs/search", json={"experiment_ids": ids, "max_results": 1000})
-    return {r["info"]["run_id"]: r["info"]["artifact_uri"] for r in runs.get("runs", [])}
-
-
-def artifact_files(run_id: str, path: str = "") -> set[tuple[str, int]]:
+def artifact_files(run_id: str) -> set[tuple[str, int]]:
     """Every file of a run, recursively, as (path, size) from the REST API."""
-    listing = rest("GET", "artifacts/list", params={"run_id": run_id, "path": path})
-    found = set()
-    for entry in listing.get("files", []):
-        if entry["is_dir"]:
-            found |= artifact_files(run_id, entry["path"])
-        else:
-            found.add((entry["path"], int(entry.get("file_size", 0))))
-    return found
+    return set(files_of(MLFLOW_URL, run_id).items())
 
 
 def status_json() -> tuple[int, dict, str]:
@@ -184,11 +206,7 @@ spark.stop()
 
 @pytest.fixture(scope="module")
 def stack():
-    if not engine_answers():
-        hint = "start one with scripts/docker-engine.sh start"
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail(f"REQUIRE_DOCKER=1 but no Docker engine answers; {hint}")
-        pytest.skip(f"no Docker engine answers ({hint}; REQUIRE_DOCKER=1 fails instead)")
+    require_engine()
     # From nothing: no containers of the test project, an empty data dir.
     make("down", timeout=300)
     shutil.rmtree(DATA_DIR, ignore_errors=True)
@@ -365,15 +383,140 @@ def test_a_service_that_does_not_come_up_is_named_with_its_logs(stack):
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_rebuild_keeps_runs_and_artifacts(shared_mode):
+def start_submit(experiment: str, args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(ROOT / "scripts" / "submit.sh")],
+        cwd=ROOT,
+        env=docker_env(EXPERIMENT=experiment, ARGS=args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def doctor_json() -> dict:
+    result = make("doctor", "ARGS=--json", timeout=300)
+    report = json.loads(result.stdout)
+    assert (result.returncode == 0) == report["ok"], result.stderr[-2000:]
+    return report
+
+
+def test_doctor_passes_every_check_on_the_healthy_stack(shared_mode):
+    report = doctor_json()
+    assert report["ok"] is True, [c for c in report["checks"] if c["status"] == "fail"]
+    checks = {c["name"]: c for c in report["checks"]}
+    services = ["spark-master", "spark-submit", "mlflow-server"]
+    services += [f"spark-worker-{n}" for n in range(1, WORKERS + 1)]
+    for service in services:
+        assert checks[f"container: {service}"]["status"] == "pass", checks
+    assert checks["shared folder: same everywhere"]["status"] == "pass"
+    assert checks["published ports"]["status"] == "pass"
+    assert checks["python in spark-submit"]["status"] == "pass"
+
+
+def test_a_worker_container_killed_during_a_submit_is_named_and_the_job_completes(shared_mode):
+    experiment = f"docker-fault-worker-{uuid.uuid4().hex[:8]}"
+    job = start_submit(experiment, GRID_4)
+    try:
+        victim = poll(
+            "an executor of the job on a worker container",
+            lambda: worker_running_an_executor(WORKER_UIS),
+            timeout=600,
+            job=job,
+        )
+        killed = compose("kill", victim)
+        assert killed.returncode == 0, killed.stderr
+        # While the job goes on: status and doctor name the lost worker, and only it.
+        code, status, _ = status_json()
+        assert code != 0
+        failing = {c["name"] for c in status["components"] if not c["healthy"]}
+        # The master counts the worker alive until its heartbeat times out (60 s): it may be
+        # named too, but no other worker.
+        assert victim in failing and failing - {victim, "spark-master"} == set(), status
+        report = doctor_json()
+        lost = {c["name"]: c for c in report["checks"]}[f"container: {victim}"]
+        assert lost["status"] == "fail" and lost["runbook"].endswith("#worker-lost"), lost
+        output, _ = job.communicate(timeout=1200)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == 0, output[-3000:]
+    run_id = result_of(output)["run_id"]
+    assert rest("GET", "runs/get", params={"run_id": run_id})["run"]["info"]["status"] == "FINISHED"
+    # The worker back, every view of the run agrees (its container view included).
+    result = make("up")
+    assert result.returncode == 0, result.stdout + result.stderr
+    wait_healthy()
+    check = subprocess.run(
+        [str(ROOT / "scripts" / "check-artifacts.sh"), "--run-id", run_id, "--checksum"],
+        cwd=ROOT,
+        env=docker_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-2000:]
+
+
+def test_mlflow_server_stopped_during_a_submit_loses_nothing_and_relog_completes(shared_mode):
+    experiment = f"docker-fault-mlflow-{uuid.uuid4().hex[:8]}"
+    job = start_submit(experiment, SMALL_GRID)
+    try:
+        run_id = poll(
+            "the job's run to appear", lambda: running_run(MLFLOW_URL, experiment), timeout=600
+        )
+        stopped = compose("stop", "mlflow-server")
+        assert stopped.returncode == 0, stopped.stderr
+        output, _ = job.communicate(timeout=1200)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == 4, output[-3000:]
+    result = result_of(output)
+    assert result["status"] == "pending" and result["run_id"] == run_id
+    # The local copy, as the containers and the host see it: complete, and marked pending.
+    copy = result["output_dir"]
+    assert copy.startswith("/mlflow/output/"), copy
+    on_host = DATA_DIR / copy.removeprefix("/mlflow/")
+    assert (on_host / "pending.json").is_file()
+    manifest = json.loads((on_host / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        assert (on_host / entry["path"]).stat().st_size == entry["size"]
+    assert f"make relog DIR={copy}" in output
+
+    result = make("up")
+    assert result.returncode == 0, result.stdout + result.stderr
+    relog = make("relog", f"DIR={on_host}", timeout=600)
+    assert relog.returncode == 0, relog.stdout[-2000:] + relog.stderr[-2000:]
+    assert rest("GET", "runs/get", params={"run_id": run_id})["run"]["info"]["status"] == "FINISHED"
+    listed = dict(artifact_files(run_id))
+    assert {f["path"]: f["size"] for f in manifest["files"]}.items() <= listed.items()
+    assert not (on_host / "pending.json").exists()
+
+
+@pytest.mark.parametrize(
+    "disruption", ["restart the mlflow-server container", "make down then make up", "make rebuild"]
+)
+def test_runs_and_artifacts_survive(shared_mode, disruption):
     out = in_submit(f"python -c {shlex.quote(LOG_RUN)} docker-keep kept")
     assert out.returncode == 0, out.stderr
-    before = {run_id: artifact_files(run_id) for run_id in all_runs()}
+    before = inventory(MLFLOW_URL)
     assert out.stdout.split()[-1] in before
-    result = make("rebuild")
-    assert result.returncode == 0, result.stdout + result.stderr
-    after = {run_id: artifact_files(run_id) for run_id in all_runs()}
-    assert after == before
+    # Pipeline runs of the earlier tests too, each with its model, plots and manifest.
+    assert sum(len(run["files"]) > 10 for run in before.values()) >= 2, before
+    if disruption == "restart the mlflow-server container":
+        result = compose("restart", "mlflow-server")
+        assert result.returncode == 0, result.stderr
+        wait_healthy()
+    elif disruption == "make down then make up":
+        for target in ("down", "up"):
+            result = make(target, timeout=600)
+            assert result.returncode == 0, result.stdout + result.stderr
+    else:
+        result = make("rebuild")
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert inventory(MLFLOW_URL) == before
 
 
 def test_ports_bind_loopback_only_and_containers_are_not_root(stack):

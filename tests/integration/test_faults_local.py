@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 from conftest import (
     ROOT,
     SMALL_GRID,
@@ -16,43 +15,21 @@ from conftest import (
     artifact_files,
     ensure_down,
     ensure_up,
+    inventory,
+    poll,
     rest,
     result_of,
     run_make,
     run_script,
+    running_run,
     stack_env,
     stop_component,
+    worker_running_an_executor,
 )
 
 WORKER_UI_BASE = int(STACK_SETTINGS["SPARK_WORKER_UI_BASE_PORT"])
 WORKER_UIS = {f"spark-worker-{n}": f"http://127.0.0.1:{WORKER_UI_BASE + n - 1}" for n in (1, 2)}
 GRID_4 = "--folds 2 --reg-params 0.01,0.1 --elastic-net-params 0.0,0.5 --max-iter 20"
-
-
-def inventory(mlflow_url: str) -> dict[str, dict]:
-    """Every run the server knows, with its status and its artifact files (path -> size)."""
-    found: dict[str, dict] = {}
-    experiments = requests.post(
-        f"{mlflow_url}/api/2.0/mlflow/experiments/search", json={"max_results": 1000}, timeout=10
-    ).json()["experiments"]
-    ids = [e["experiment_id"] for e in experiments]
-    page_token = None
-    while True:
-        body = {"experiment_ids": ids, "max_results": 1000}
-        if page_token:
-            body["page_token"] = page_token
-        answer = requests.post(
-            f"{mlflow_url}/api/2.0/mlflow/runs/search", json=body, timeout=30
-        ).json()
-        for run in answer.get("runs", []):
-            run_id = run["info"]["run_id"]
-            found[run_id] = {
-                "status": run["info"]["status"],
-                "files": artifact_files(mlflow_url, run_id),
-            }
-        page_token = answer.get("next_page_token")
-        if not page_token:
-            return found
 
 
 def start_submit(**env: str) -> subprocess.Popen:
@@ -67,27 +44,8 @@ def start_submit(**env: str) -> subprocess.Popen:
     )
 
 
-def poll(what: str, predicate, timeout: float = 180, interval: float = 0.2, job=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if job is not None and job.poll() is not None:
-            raise AssertionError(f"the job ended (exit {job.returncode}) before {what}")
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def worker_with_an_executor() -> str | None:
-    """A worker that runs an executor right now (asked of each worker's own UI)."""
-    for name, url in WORKER_UIS.items():
-        try:
-            if requests.get(f"{url}/json/", timeout=2).json()["executors"]:
-                return name
-        except (requests.RequestException, ValueError, KeyError):
-            continue
-    return None
+    return worker_running_an_executor(WORKER_UIS)
 
 
 def test_a_worker_killed_during_a_submit_and_the_job_completes_on_the_others(mlflow_url):
@@ -104,26 +62,6 @@ def test_a_worker_killed_during_a_submit_and_the_job_completes_on_the_others(mlf
     run = rest(mlflow_url, "runs/get", run_id=result_of(output)["run_id"])["run"]
     assert run["info"]["status"] == "FINISHED"
     ensure_up()
-
-
-def running_run(mlflow_url: str, experiment: str) -> str | None:
-    try:
-        answer = requests.get(
-            f"{mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
-            params={"experiment_name": experiment},
-            timeout=2,
-        )
-        if answer.status_code != 200:
-            return None
-        exp_id = answer.json()["experiment"]["experiment_id"]
-        runs = requests.post(
-            f"{mlflow_url}/api/2.0/mlflow/runs/search",
-            json={"experiment_ids": [exp_id], "max_results": 5},
-            timeout=2,
-        ).json()
-        return next((r["info"]["run_id"] for r in runs.get("runs", [])), None)
-    except (requests.RequestException, ValueError, KeyError):
-        return None
 
 
 def test_mlflow_stopped_during_a_submit_loses_nothing_and_relog_completes_the_run(mlflow_url):
