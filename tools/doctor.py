@@ -3,10 +3,12 @@
 runbook section (docs/runbook.md#ANCHOR) that says what it means and how to fix it.
 
 local: Python and Java, versions.env, the venv and its pins, MLflow and the artifact CLI the Java
-client runs, the processes, ports, health endpoints, versions, work/mlflow, disk, SQLite.
+client runs, the processes, ports, health endpoints, versions, MLflow's Host-header protection
+(allowed hosts set, never disabled; a probe with a foreign Host), work/mlflow, disk, SQLite.
 docker: engine and compose, containers, health endpoints, /mlflow mounted and the same in every
 container and writable by the Spark user, MLFLOW_DFS_TMP, `python` in spark-submit, versions,
-published ports (loopback only), then the host side (work/mlflow, disk, SQLite).
+published ports (loopback only), the Host-header protection, then the host side (work/mlflow,
+disk, SQLite).
 
 Exit codes: 0 no check failed (warnings allowed), 1 at least one failed, 2 bad input.
 
@@ -15,10 +17,12 @@ mlflow is never imported here: it is probed in subprocesses (the venv's Python, 
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import ipaddress
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -31,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import click
 
@@ -76,6 +80,7 @@ ANCHORS = {
     "pip-tls-interception": "pip in the docker build fails behind TLS interception",
     "artifacts-not-visible": "artifacts not visible in the MLflow UI",
     "invalid-host-header": '403 "Invalid Host header" after an upgrade to MLflow 3.5+',
+    "host-header-protection": "the MLflow Host-header protection is off",
 }
 
 
@@ -379,6 +384,202 @@ def assess_pending(copies: Sequence[str]) -> Check:
         f"{len(copies)} run(s) kept locally after logging failed: {shown}; "
         f"log each with 'make relog DIR=...'",
         "submit-failed-at-logging",
+    )
+
+
+# --- MLflow's Host-header protection, pure -------------------------------------------------
+
+# MLflow 3.5 added a security middleware (mlflow/server/fastapi_security.py, security_utils.py):
+# a request whose Host header is not in --allowed-hosts (MLFLOW_SERVER_ALLOWED_HOSTS) gets 403
+# "Invalid Host header", /health and /version excepted. The CLI turns --allowed-hosts and
+# --disable-security-middleware (or its variable) into the server's environment.
+HOST_CHECK = "host-header protection"
+HOST_CHECK_SINCE = (3, 5)
+FOREIGN_HOST = "rebind.invalid"  # .invalid never resolves (RFC 2606): no allowed list names it
+HOST_PROBE_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"  # guarded, read-only
+INVALID_HOST = "Invalid Host header"
+SERVICE_HOST = f"{hc.MLFLOW}:5000"  # how spark-submit reaches the server in the docker stack
+ALLOWED_HOSTS_ENV = "MLFLOW_SERVER_ALLOWED_HOSTS"
+DISABLE_ENV = "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE"
+ALLOWED_HOSTS_ARG = "--allowed-hosts"
+DISABLE_ARG = "--disable-security-middleware"
+# What click (MLflow's CLI) reads as true when a flag comes from its environment variable.
+TRUTHY = frozenset({"1", "true", "t", "yes", "y", "on"})
+# MLflow's list when none is set (security_utils.get_default_allowed_hosts).
+MLFLOW_DEFAULT_HOSTS = (
+    *("localhost", "127.0.0.1", "[::1]", "0.0.0.0"),
+    *("localhost:*", "127.0.0.1:*", "[[]::1]:*", "0.0.0.0:*"),
+    *("192.168.*", "10.*", *(f"172.{i}.*" for i in range(16, 32)), "fc00:*", "fd00:*"),
+)
+_SHELL_VAR = re.compile(r"^\$(?:\{([A-Za-z_]\w*)\}|([A-Za-z_]\w*))$")
+_SHELL_COMMENT = re.compile(r"(^|\s)#.*$", re.M)
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """How the server was started: what disables the middleware (None: nothing) and the
+    allowed hosts (None: MLflow's default) with where they come from."""
+
+    disabled_by: str | None
+    allowed: tuple[str, ...] | None
+    source: str = ""  # --allowed-hosts or MLFLOW_SERVER_ALLOWED_HOSTS
+
+    def describe(self) -> str:
+        if self.allowed is None:
+            return "MLflow's default (localhost and private IPs)"
+        return f"{','.join(self.allowed)} ({self.source})"
+
+
+def command_words(argv: Sequence[str]) -> list[str]:
+    """argv, each argument that is a script (`sh -c SCRIPT`, as our compose file does) followed
+    by the words of that script, without its comments."""
+    words = []
+    for arg in argv:
+        words.append(arg)
+        if any(ch.isspace() for ch in arg):
+            text = _SHELL_COMMENT.sub("", arg)
+            try:
+                words += shlex.split(text)
+            except ValueError:  # unbalanced quotes: plain words are still better than nothing
+                words += text.split()
+    return words
+
+
+def parse_host_config(env: Mapping[str, str], argv: Sequence[str]) -> HostConfig:
+    """The server's settings as MLflow's CLI reads them: an argument beats the variable (the
+    last argument wins); an empty list means MLflow's default."""
+    words = command_words(argv)
+    disabled_by, arg_hosts = None, None
+    for i, word in enumerate(words):
+        if word == DISABLE_ARG:
+            disabled_by = DISABLE_ARG
+        elif word == ALLOWED_HOSTS_ARG and i + 1 < len(words):
+            arg_hosts = words[i + 1]
+        elif word.startswith(ALLOWED_HOSTS_ARG + "="):
+            arg_hosts = word.partition("=")[2]
+    flag = env.get(DISABLE_ENV, "")
+    if disabled_by is None and flag.strip().lower() in TRUTHY:
+        disabled_by = f"{DISABLE_ENV}={flag}"
+    if arg_hosts is not None and (var := _SHELL_VAR.match(arg_hosts)):
+        arg_hosts = env.get(var.group(1) or var.group(2), "")  # `--allowed-hosts "$HOSTS"`
+    if arg_hosts:
+        value, source = arg_hosts, ALLOWED_HOSTS_ARG
+    elif env.get(ALLOWED_HOSTS_ENV):
+        value, source = env[ALLOWED_HOSTS_ENV], ALLOWED_HOSTS_ENV
+    else:
+        return HostConfig(disabled_by, None)
+    return HostConfig(disabled_by, tuple(h.strip() for h in value.split(",")), source)
+
+
+def host_admitted(allowed: Sequence[str], host: str) -> bool:
+    """MLflow's rule (security_utils.is_allowed_host_header): a pattern with '*' is matched with
+    fnmatch, any other entry must be equal; a bare '*' admits everything."""
+    if not host:
+        return False
+    if "*" in allowed:
+        return True
+    return any(fnmatch.fnmatch(host, p) if "*" in p else host == p for p in allowed)
+
+
+def host_config_problems(config: HostConfig, runtime: str, clients: Mapping[str, str]) -> list[str]:
+    """What is wrong with the configuration whatever the server's version: the middleware
+    disabled, '*' among the allowed hosts, a Host header of our own clients not admitted.
+    clients: Host header -> who sends it."""
+    if runtime == "docker":
+        setting = "MLFLOW_ALLOWED_HOSTS (docker/docker-compose.yml)"
+        restart = "'make rebuild RUNTIME=docker'"
+    else:
+        setting, restart = f"{ALLOWED_HOSTS_ENV} (in the environment of make)", "'make rebuild'"
+    problems = []
+    if config.disabled_by:
+        problems.append(
+            f"{config.disabled_by} disables the security middleware (Host check and CORS): "
+            f"remove it, then {restart}"
+        )
+    allowed = config.allowed if config.allowed is not None else MLFLOW_DEFAULT_HOSTS
+    if config.allowed is not None and "*" in config.allowed:
+        problems.append(
+            f"allowed hosts {config.describe()} contain '*', which admits any Host: list the "
+            f"names clients use in {setting} instead, then {restart}"
+        )
+    for host, who in clients.items():
+        if host_admitted(allowed, host):
+            continue
+        if config.allowed is None:
+            found = f"no allowed-hosts list ({ALLOWED_HOSTS_ENV} unset or empty)"
+        else:
+            found = f"allowed hosts {config.describe()}"
+        problems.append(
+            f"{found}: MLflow 3.5+ answers 403 to Host: {host} ({who}); add {host} to "
+            f"{setting}, then {restart}"
+        )
+    return problems
+
+
+def assess_host_protection(
+    server_version: str | None,
+    env: Mapping[str, str],
+    argv: Sequence[str],
+    probe: hc.Fetched | None,
+    runtime: str = "local",
+    clients: Mapping[str, str] | None = None,
+) -> Check:
+    """The server's env and argv, its version (GET /version) and its answer to a request sent
+    with Host: rebind.invalid. A configuration that disables the check fails with any
+    version; a server that has the check (3.5+) must answer that request with 403."""
+    name = HOST_CHECK
+    config = parse_host_config(env, argv)
+    problems = host_config_problems(config, runtime, clients or {})
+    if server_version is None:
+        if problems:
+            return failed(name, "; ".join(problems), "host-header-protection")
+        return skipped(name, "the server's version cannot be read (see health and versions)")
+    if version_tuple(server_version) < HOST_CHECK_SINCE:
+        predates = f"MLflow {server_version} predates the Host-header middleware (3.5)"
+        if problems:
+            return failed(
+                name,
+                f"{'; '.join(problems)} ({predates}: this bites when MLFLOW_VERSION is raised)",
+                "host-header-protection",
+            )
+        if config.allowed is None:
+            admitted = ", ".join(f"{h} ({w})" for h, w in (clients or {}).items())
+            return passed(
+                name,
+                f"{predates}; no allowed-hosts list: MLflow's default (localhost and private "
+                f"IPs) admits {admitted or 'its clients'} when it is raised",
+            )
+        return passed(
+            name, f"{predates}; allowed hosts are set for when it is raised: {config.describe()}"
+        )
+    sent = f"Host: {FOREIGN_HOST}"
+    if probe is not None and probe.status is not None and 200 <= probe.status < 300:
+        although = "" if problems else ", although the configuration read keeps it on"
+        problems.append(
+            f"MLflow {server_version} answered HTTP {probe.status} to a request with {sent}: "
+            f"the Host-header check is off{although}"
+        )
+    if problems:
+        return failed(name, "; ".join(problems), "host-header-protection")
+    if probe is None or probe.status is None:
+        why = probe.error if probe is not None else "not sent"
+        return warned(
+            name,
+            f"allowed hosts {config.describe()}, but the probe with {sent} failed "
+            f"({why}): cannot confirm that MLflow {server_version} checks the Host header",
+            "host-header-protection",
+        )
+    if probe.status == 403 and INVALID_HOST in probe.text:
+        return passed(
+            name,
+            f"MLflow {server_version} answers 403 {INVALID_HOST!r} to {sent}; "
+            f"allowed hosts: {config.describe()}",
+        )
+    return warned(
+        name,
+        f"MLflow {server_version} answered HTTP {probe.status} (not 403 {INVALID_HOST!r}) to "
+        f"{sent}: cannot tell whether it checks the Host header",
+        "host-header-protection",
     )
 
 
@@ -719,16 +920,31 @@ def wanted_components(workers: int) -> list[str]:
     return [hc.MLFLOW, hc.MASTER] + [hc.worker_name(i) for i in range(1, workers + 1)]
 
 
-def read_environ_tag(pid: int) -> str | None:
-    """The STACK_COMPONENT tag scripts/local/lib.sh puts in every process it starts."""
+def read_environ(pid: int, proc_root: Path = Path("/proc")) -> dict[str, str] | None:
+    """The environment a process started with (/proc/PID/environ), None if it cannot be read."""
     try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
+        raw = (proc_root / str(pid) / "environ").read_bytes()
     except OSError:
         return None
+    env: dict[str, str] = {}
     for var in raw.split(b"\0"):
-        if var.startswith(b"STACK_COMPONENT="):
-            return var[len(b"STACK_COMPONENT=") :].decode(errors="replace")
-    return None
+        key, sep, value = var.partition(b"=")
+        if sep:
+            env.setdefault(key.decode(errors="replace"), value.decode(errors="replace"))
+    return env
+
+
+def read_cmdline(pid: int, proc_root: Path = Path("/proc")) -> list[str] | None:
+    try:
+        raw = (proc_root / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return None
+    return [arg.decode(errors="replace") for arg in raw.split(b"\0")[:-1]]
+
+
+def read_environ_tag(pid: int) -> str | None:
+    """The STACK_COMPONENT tag scripts/local/lib.sh puts in every process it starts."""
+    return (read_environ(pid) or {}).get("STACK_COMPONENT")
 
 
 def check_processes(settings: vs.Settings) -> tuple[list[Check], bool]:
@@ -795,6 +1011,62 @@ def health_targets(settings: vs.Settings, timeout: float) -> hc.Targets:
 
 def check_health(settings: vs.Settings, timeout: float) -> list[Check]:
     return [assess_health(c) for c in hc.check_stack(health_targets(settings, timeout))]
+
+
+def url_host(url: str) -> str:
+    """The Host header a client of this URL sends: host[:port], without user info."""
+    return urlsplit(url).netloc.rpartition("@")[2]
+
+
+def server_version_of(rows: Sequence[vs.Row]) -> str | None:
+    """The server's version as GET /version said it (exempt from the Host check)."""
+    row = next((r for r in rows if r.component == hc.MLFLOW), None)
+    return row.versions.get("mlflow") if row else None
+
+
+def probe_foreign_host(mlflow_url: str, timeout: float) -> hc.Fetched:
+    """One read-only request with a Host header that no allowed list names."""
+    import requests  # lazily, as in healthcheck.fetch
+
+    url = mlflow_url.rstrip("/") + HOST_PROBE_PATH
+    try:
+        resp = requests.get(
+            url,
+            headers={"Host": FOREIGN_HOST},
+            timeout=timeout,
+            proxies=hc._NO_PROXY,  # the stack itself, never a proxy from the environment
+            allow_redirects=False,
+        )
+    except requests.exceptions.Timeout:
+        return hc.Fetched(url, error=f"no answer within {timeout:g}s")
+    except requests.exceptions.ConnectionError as exc:
+        return hc.Fetched(url, error=hc._connection_reason(exc))
+    except requests.exceptions.RequestException as exc:
+        return hc.Fetched(url, error=f"request failed ({type(exc).__name__})")
+    return hc.Fetched(url, status=resp.status_code, text=resp.text[:500])
+
+
+def check_local_host_protection(
+    settings: vs.Settings, rows: Sequence[vs.Row], timeout: float
+) -> Check:
+    """The env and argv of our mlflow-server process, and the probe."""
+    path = settings.run_dir / f"{hc.MLFLOW}.pid"
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return skipped(HOST_CHECK, f"{hc.MLFLOW} not running (no PID in {settings.rel(path)})")
+    env = read_environ(pid)
+    if env is None or env.get("STACK_COMPONENT") != f"{settings.work_dir}:{hc.MLFLOW}":
+        return skipped(HOST_CHECK, f"{hc.MLFLOW} not running (pid {pid} is not ours)")
+    url = settings.mlflow_url()
+    return assess_host_protection(
+        server_version_of(rows),
+        env,
+        read_cmdline(pid) or [],
+        probe_foreign_host(url, timeout),
+        "local",
+        {url_host(url): "MLFLOW_URL"},
+    )
 
 
 def check_host_writable(settings: vs.Settings) -> Check:
@@ -1003,6 +1275,44 @@ def check_published(settings: vs.Settings, groups: Mapping[str, list[vs.Containe
     return assess_published(bindings, settings.get("BIND_HOST") or hc.LOOPBACK)
 
 
+def parse_config_command(text: str) -> list[str] | None:
+    """`docker inspect --format '{{json .Config}}'` -> Entrypoint + Cmd (None if unreadable)."""
+    try:
+        config = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(config, dict):
+        return None
+    parts = [config.get("Entrypoint") or [], config.get("Cmd") or []]
+    return [str(arg) for part in parts for arg in ([part] if isinstance(part, str) else part)]
+
+
+def check_docker_host_protection(
+    settings: vs.Settings,
+    groups: Mapping[str, list[vs.Container]],
+    rows: Sequence[vs.Row],
+    timeout: float,
+) -> Check:
+    """The mlflow-server container's env and command, and the probe on its published port."""
+    group = groups.get(hc.MLFLOW) or []
+    if not group or not group[0].running:
+        return skipped(HOST_CHECK, f"{hc.MLFLOW} container not running")
+    container = group[0]
+    proc = vs.run(["docker", "inspect", "--format", "{{json .Config}}", container.id], 20)
+    argv = parse_config_command(proc.stdout) if proc.ok else None
+    if argv is None:
+        return skipped(HOST_CHECK, f"cannot read the command of {container.name} ({proc.why()})")
+    url = settings.mlflow_url()
+    return assess_host_protection(
+        server_version_of(rows),
+        container.env,
+        argv,
+        probe_foreign_host(url, timeout),
+        "docker",
+        {SERVICE_HOST: "the name spark-submit uses", url_host(url): "MLFLOW_URL"},
+    )
+
+
 def docker_root_disk(min_gb: float, warn_gb: float) -> Check | None:
     proc = vs.run(["docker", "info", "--format", "{{.DockerRootDir}}"], 20)
     root = proc.stdout.strip()
@@ -1025,6 +1335,7 @@ DOCKER_CHECKS = (
     "python in spark-submit",
     "versions",
     "published ports",
+    HOST_CHECK,
 )
 
 
@@ -1069,9 +1380,11 @@ def run_local(settings: vs.Settings, opts: Options, emit: Callable[[Check], None
         for check in check_health(settings, opts.timeout):
             emit(check)
         emit(assess_versions(vs.compare(rows, pinned), pinned, len(rows)))
+        emit(check_local_host_protection(settings, rows, opts.timeout))
     else:
         emit(skipped("health", "the stack is not running"))
         emit(skipped("versions", "the stack is not running"))
+        emit(skipped(HOST_CHECK, "the stack is not running"))
     for check in host_checks(settings, opts.min_gb, opts.warn_gb, opts.busy_timeout):
         emit(check)
 
@@ -1133,6 +1446,7 @@ def run_docker(settings: vs.Settings, opts: Options, emit: Callable[[Check], Non
         emit(check)
     emit(assess_versions(vs.compare(rows, pinned), pinned, len(rows)))
     emit(check_published(settings, groups))
+    emit(check_docker_host_protection(settings, groups, rows, opts.timeout))
     host_side()
     disk = docker_root_disk(opts.min_gb, opts.warn_gb)
     if disk:

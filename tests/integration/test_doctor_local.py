@@ -73,6 +73,15 @@ def test_doctor_passes_on_a_healthy_stack(healthy):
     # Ports held by this stack's own processes count as fine, and say whose they are.
     assert "held by our mlflow-server" in checks["port 22555"]["detail"]
     assert "held by our spark-worker-2" in checks["port 22082"]["detail"]
+    # The Host-header check: the pinned server predates it; MLflow's default list (no list set)
+    # admits the URL our clients use for when it is raised.
+    host = checks["host-header protection"]
+    assert host["status"] == "pass", host
+    if tuple(int(p) for p in MLFLOW.split(".")[:2]) < (3, 5):
+        assert f"MLflow {MLFLOW} predates the Host-header middleware (3.5)" in host["detail"]
+        assert "admits 127.0.0.1:22555 (MLFLOW_URL)" in host["detail"]
+    else:
+        assert "answers 403 'Invalid Host header' to Host: rebind.invalid" in host["detail"]
 
 
 def test_check_versions_shows_the_same_versions_everywhere(healthy):
@@ -108,6 +117,27 @@ def test_a_pin_that_differs_is_named_with_a_failing_exit(healthy):
     versions = next(c for c in report["checks"] if c["name"] == "versions")
     assert doctor.returncode == 1 and versions["status"] == "fail"
     assert versions["runbook"] == "docs/runbook.md#version-mismatch"
+
+
+def test_a_server_started_with_the_middleware_disabled_is_named(healthy, monkeypatch):
+    """The server inherits make's environment: started with the disabling variable set, the doctor
+    reads it from the server's /proc (the doctor's own environment does not have it) and fails
+    with the runbook section; restarted without it, the check passes again."""
+    monkeypatch.setattr(conftest, "TEST_WORK_DIR", WORK_DIR)
+    conftest.stop_component("mlflow-server")
+    try:
+        result = make("up", timeout=600, MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE="true")
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        code, report = doctor_json()
+        assert code == 1 and report["failed"] == ["host-header protection"], report["failed"]
+        host = next(c for c in report["checks"] if c["name"] == "host-header protection")
+        assert host["runbook"] == "docs/runbook.md#host-header-protection"
+        assert "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE=true disables" in host["detail"]
+    finally:
+        conftest.stop_component("mlflow-server")
+        up()
+    code, report = doctor_json()
+    assert code == 0, report["failed"]
 
 
 def test_a_lost_worker_is_named_with_its_runbook_section(healthy, monkeypatch):

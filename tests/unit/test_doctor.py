@@ -87,6 +87,7 @@ def test_runbook_covers_the_symptoms_of_the_issue():
         "port-taken",
         "worker-lost",
         "invalid-host-header",
+        "host-header-protection",
         "database-locked",
         "disk-full",
         "model-without-data",
@@ -709,6 +710,364 @@ def test_docker_run_without_an_engine_fails_once_and_skips_the_rest(tmp_path, mo
         "no Docker engine answers" in c.detail for c in skipped if c.name in doctor.DOCKER_CHECKS
     )
     assert [c.name for c in checks if c.status == doctor.FAIL] == ["docker engine"]
+
+
+# --------------------------------------------------------------------------------------------
+# MLflow's Host-header protection: settings, the probe, the verdict
+# --------------------------------------------------------------------------------------------
+
+
+def compose_server() -> tuple[dict[str, str], list[str]]:
+    """The mlflow-server service of docker/docker-compose.yml as the container gets it: variables
+    at their defaults (`${X:-default}`), `$$` as `$`."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())
+    service = compose["services"]["mlflow-server"]
+    env = {
+        key: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+        for key, value in service["environment"].items()
+    }
+    return env, [str(arg).replace("$$", "$") for arg in service["command"]]
+
+
+COMPOSE_ENV, COMPOSE_ARGV = compose_server()
+COMPOSE_HOSTS = COMPOSE_ENV[doctor.ALLOWED_HOSTS_ENV]
+DOCKER_CLIENTS = {"mlflow-server:5000": "the name spark-submit uses", "127.0.0.1:5555": "URL"}
+LOCAL_CLIENTS = {"127.0.0.1:22555": "MLFLOW_URL"}
+LOCAL_ARGV = [".venv/bin/python", ".venv/bin/mlflow", "server", "--host", "127.0.0.1"]
+REJECTED = hc.Fetched("u", 403, "Invalid Host header - possible DNS rebinding attack detected")
+ANSWERED = hc.Fetched("u", 200, '{"experiments": []}')
+NO_ENV: dict[str, str] = {}
+
+
+def test_our_compose_file_sets_allowed_hosts_and_keeps_the_middleware():
+    assert "mlflow-server:5000" in COMPOSE_HOSTS.split(",")
+    config = doctor.parse_host_config(COMPOSE_ENV, COMPOSE_ARGV)
+    assert config == doctor.HostConfig(
+        None, tuple(COMPOSE_HOSTS.split(",")), "MLFLOW_SERVER_ALLOWED_HOSTS"
+    )
+    check = doctor.assess_host_protection(
+        "3.5.1", COMPOSE_ENV, COMPOSE_ARGV, REJECTED, "docker", DOCKER_CLIENTS
+    )
+    assert check.status == doctor.PASS, check.detail
+
+
+def server(runtime: str, env: dict | None = None, argv: list | None = None) -> tuple:
+    """(runtime, env, argv) of a server: ours as started by compose or scripts/local/up.sh, with
+    the env or argv replaced."""
+    docker = runtime == "docker"
+    return (
+        runtime,
+        (COMPOSE_ENV if docker else {}) if env is None else env,
+        (COMPOSE_ARGV if docker else LOCAL_ARGV) if argv is None else argv,
+    )
+
+
+DOCKER, LOCAL = server("docker"), server("local")
+PREDATES = "predates the Host-header middleware (3.5)"
+OFF = "disables the security middleware"
+ALLOWED, DISABLE = doctor.ALLOWED_HOSTS_ENV, doctor.DISABLE_ENV
+
+
+def case(name: str, version: str | None, srv: tuple, probe, status: str, *needles: str):
+    return pytest.param(version, srv, probe, status, needles, id=name)
+
+
+@pytest.mark.parametrize(
+    ("version", "srv", "probe", "status", "needles"),
+    [
+        case("3.4-docker-as-is", "3.4.0", DOCKER, ANSWERED, doctor.PASS,
+             f"MLflow 3.4.0 {PREDATES}; allowed hosts are set", "mlflow-server:5000,"),
+        case("3.4-local-default-admits-our-url", "3.4.0", LOCAL, ANSWERED, doctor.PASS,
+             f"{PREDATES}; no allowed-hosts list", "admits 127.0.0.1:22555 (MLFLOW_URL)"),
+        case("3.4-docker-without-a-list", "3.4.0", server("docker", {}), ANSWERED, doctor.FAIL,
+             "no allowed-hosts list", "403 to Host: mlflow-server:5000 (the name spark-submit",
+             "MLFLOW_ALLOWED_HOSTS", "make rebuild RUNTIME=docker", PREDATES),
+        case("docker-list-without-the-service-name", "3.4.0",
+             server("docker", {ALLOWED: "localhost:*,127.0.0.1:*"}), ANSWERED, doctor.FAIL,
+             "allowed hosts localhost:*,127.0.0.1:* (MLFLOW_SERVER_ALLOWED_HOSTS)",
+             "403 to Host: mlflow-server:5000", "add mlflow-server:5000 to"),
+        case("disabled-by-env-true", "3.4.0", server("local", {DISABLE: "TRUE"}), ANSWERED,
+             doctor.FAIL, f"{DISABLE}=TRUE {OFF}", "'make rebuild'"),
+        case("disabled-by-env-1-and-the-probe-agrees", "3.5.1", server("local", {DISABLE: "1"}),
+             ANSWERED, doctor.FAIL, f"{DISABLE}=1 {OFF}",
+             "answered HTTP 200 to a request with Host: rebind.invalid"),
+        case("disabled-by-env-yes", "3.4.0", server("local", {DISABLE: " yes "}), ANSWERED,
+             doctor.FAIL, OFF),
+        case("env-false-is-not-disabled", "3.4.0", server("local", {DISABLE: "false"}), ANSWERED,
+             doctor.PASS, PREDATES),
+        case("env-0-is-not-disabled", "3.4.0", server("local", {DISABLE: "0"}), ANSWERED,
+             doctor.PASS, PREDATES),
+        case("disabled-by-argument", "3.5.1",
+             server("docker", argv=[*LOCAL_ARGV, "--disable-security-middleware"]), REJECTED,
+             doctor.FAIL, f"--disable-security-middleware {OFF}", "make rebuild RUNTIME=docker"),
+        case("disabled-inside-the-sh-c-script", "3.4.0",
+             server("docker", argv=["sh", "-c", "exec mlflow --disable-security-middleware"]),
+             ANSWERED, doctor.FAIL, f"--disable-security-middleware {OFF}"),
+        case("a-comment-in-the-script-does-not-count", "3.4.0",
+             server("docker", argv=["sh", "-c", "# --disable-security-middleware\nexec mlflow"]),
+             ANSWERED, doctor.PASS, "allowed hosts are set"),
+        case("star-in-env", "3.4.0", server("local", {ALLOWED: "*"}), ANSWERED, doctor.FAIL,
+             "allowed hosts * (MLFLOW_SERVER_ALLOWED_HOSTS) contain '*'",
+             "this bites when MLFLOW_VERSION is raised"),
+        case("star-among-others", "3.5.1", server("docker", {ALLOWED: "mlflow-server:5000, *"}),
+             ANSWERED, doctor.FAIL, "contain '*'", "list the names clients use in MLFLOW_ALLOWED"),
+        case("star-as-argument", "3.4.0",
+             server("docker", argv=[*LOCAL_ARGV, "--allowed-hosts", "*"]), ANSWERED, doctor.FAIL,
+             "allowed hosts * (--allowed-hosts) contain '*'"),
+        case("star-as-argument-with-equals", "3.4.0",
+             server("local", argv=[*LOCAL_ARGV, "--allowed-hosts=localhost:*,*"]), ANSWERED,
+             doctor.FAIL, "localhost:*,* (--allowed-hosts) contain '*'"),
+        case("patterns-with-a-star-are-not-a-bare-star", "3.4.0",
+             server("docker", {ALLOWED: "mlflow-server:*,127.0.0.1:*"}), ANSWERED, doctor.PASS,
+             "allowed hosts are set"),
+        case("3.5-rejects-the-foreign-host", "3.5.1", DOCKER, REJECTED, doctor.PASS,
+             "MLflow 3.5.1 answers 403 'Invalid Host header' to Host: rebind.invalid",
+             "(MLFLOW_SERVER_ALLOWED_HOSTS)"),
+        case("3.5-local-default-list", "3.5.1", LOCAL, REJECTED, doctor.PASS,
+             "allowed hosts: MLflow's default (localhost and private IPs)"),
+        case("3.5-answers-the-foreign-host-whatever-the-config", "3.5.1", DOCKER, ANSWERED,
+             doctor.FAIL, "answered HTTP 200",
+             "the Host-header check is off, although the configuration"),
+        case("3.5-docker-without-a-list-rejects-spark-submit", "3.5.1", server("docker", {}),
+             REJECTED, doctor.FAIL, "no allowed-hosts list", "mlflow-server:5000"),
+        case("versions-compare-as-numbers", "3.10.0", DOCKER, ANSWERED, doctor.FAIL,
+             "MLflow 3.10.0 answered HTTP 200"),
+        case("a-release-candidate-has-the-middleware", "3.5.0rc1", DOCKER, ANSWERED, doctor.FAIL,
+             "answered HTTP 200"),
+        case("3.5-probe-not-answered", "3.5.1", DOCKER, hc.Fetched("u", error="connection refused"),
+             doctor.WARN, "probe with Host: rebind.invalid failed (connection refused)"),
+        case("3.5-another-403", "3.5.1", DOCKER, hc.Fetched("u", 403, "Permission denied"),
+             doctor.WARN, "answered HTTP 403 (not 403 'Invalid Host header')", "cannot tell"),
+        case("3.5-unexpected-status", "3.5.1", DOCKER, hc.Fetched("u", 404, "Not Found"),
+             doctor.WARN, "answered HTTP 404"),
+        case("version-unknown-config-fine", None, DOCKER, None, doctor.SKIP,
+             "version cannot be read"),
+        case("version-unknown-config-disabled", None, server("local", {DISABLE: "true"}), None,
+             doctor.FAIL, OFF),
+    ],
+)  # fmt: skip
+def test_host_protection_verdict(version, srv, probe, status, needles):
+    runtime, env, argv = srv
+    clients = DOCKER_CLIENTS if runtime == "docker" else LOCAL_CLIENTS
+    check = doctor.assess_host_protection(version, env, argv, probe, runtime, clients)
+    assert check.status == status, check.detail
+    assert check.name == "host-header protection"
+    if status in (doctor.FAIL, doctor.WARN):
+        assert check.runbook == "docs/runbook.md#host-header-protection"
+    for needle in needles:
+        assert needle in check.detail, (needle, check.detail)
+
+
+H = doctor.HostConfig
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "want"),
+    [
+        ({}, [], H(None, None)),
+        ({doctor.ALLOWED_HOSTS_ENV: ""}, [], H(None, None)),  # empty: MLflow's default
+        (
+            {doctor.ALLOWED_HOSTS_ENV: " a:1 , b "},
+            [],
+            H(None, ("a:1", "b"), "MLFLOW_SERVER_ALLOWED_HOSTS"),
+        ),
+        # An argument beats the variable, the last argument wins, '=' or a separate word.
+        (
+            {doctor.ALLOWED_HOSTS_ENV: "env"},
+            ["--allowed-hosts", "arg"],
+            H(None, ("arg",), "--allowed-hosts"),
+        ),
+        (
+            {},
+            ["--allowed-hosts=one", "--allowed-hosts", "two"],
+            H(None, ("two",), "--allowed-hosts"),
+        ),
+        # An empty argument leaves the variable in force (MLflow's CLI skips an empty value).
+        (
+            {doctor.ALLOWED_HOSTS_ENV: "env"},
+            ["--allowed-hosts", ""],
+            H(None, ("env",), "MLFLOW_SERVER_ALLOWED_HOSTS"),
+        ),
+        # A value with a space stays one argument in exec form.
+        ({}, ["--allowed-hosts", "a, b"], H(None, ("a", "b"), "--allowed-hosts")),
+        # Inside `sh -c`: quotes, a $VAR or ${VAR} from the container's environment.
+        (
+            {},
+            ["sh", "-c", "exec mlflow server --allowed-hosts 'x:1,y:2'"],
+            H(None, ("x:1", "y:2"), "--allowed-hosts"),
+        ),
+        (
+            {"HOSTS": "h:1"},
+            ["sh", "-c", 'mlflow server --allowed-hosts "$HOSTS"'],
+            H(None, ("h:1",), "--allowed-hosts"),
+        ),
+        (
+            {"HOSTS": "h:2"},
+            ["sh", "-c", "mlflow server --allowed-hosts=${HOSTS}"],
+            H(None, ("h:2",), "--allowed-hosts"),
+        ),
+        (
+            {},
+            ["sh", "-c", "mlflow server --disable-security-middleware"],
+            H("--disable-security-middleware", None),
+        ),
+        ({doctor.DISABLE_ENV: "On"}, [], H("MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE=On", None)),
+        ({doctor.DISABLE_ENV: "no"}, [], H(None, None)),
+        # Unbalanced quotes in a script: its plain words are still read.
+        (
+            {},
+            ["sh", "-c", "echo 'oops; mlflow server --disable-security-middleware"],
+            H("--disable-security-middleware", None),
+        ),
+    ],
+)
+def test_host_settings_are_read_as_mlflows_cli_reads_them(env, argv, want):
+    assert doctor.parse_host_config(env, argv) == want
+
+
+@pytest.mark.parametrize(
+    ("allowed", "host", "ok"),
+    [
+        (COMPOSE_HOSTS.split(","), "mlflow-server:5000", True),
+        (COMPOSE_HOSTS.split(","), "127.0.0.1:5555", True),
+        (COMPOSE_HOSTS.split(","), "rebind.invalid", False),
+        (COMPOSE_HOSTS.split(","), "mlflow-server:5001", False),
+        (doctor.MLFLOW_DEFAULT_HOSTS, "127.0.0.1:22555", True),
+        (doctor.MLFLOW_DEFAULT_HOSTS, "[::1]:5555", True),
+        (doctor.MLFLOW_DEFAULT_HOSTS, "172.18.0.3:5000", True),
+        (doctor.MLFLOW_DEFAULT_HOSTS, "172.32.0.3:5000", False),
+        (doctor.MLFLOW_DEFAULT_HOSTS, "mlflow-server:5000", False),
+        (["*"], "anything:1", True),
+        (["*"], "", False),
+    ],
+)
+def test_host_admitted_follows_mlflows_matching(allowed, host, ok):
+    assert doctor.host_admitted(allowed, host) is ok
+
+
+def test_container_command_is_entrypoint_then_cmd():
+    config = {"Entrypoint": ["/tini", "--"], "Cmd": ["sh", "-c", "exec mlflow server"], "Env": []}
+    assert doctor.parse_config_command(json.dumps(config)) == [
+        "/tini",
+        "--",
+        "sh",
+        "-c",
+        "exec mlflow server",
+    ]
+    assert doctor.parse_config_command('{"Entrypoint": null, "Cmd": ["mlflow"]}') == ["mlflow"]
+    assert doctor.parse_config_command('{"Entrypoint": "mlflow server", "Cmd": null}') == [
+        "mlflow server"
+    ]
+    assert doctor.parse_config_command("Error: No such object") is None
+    assert doctor.parse_config_command("[]") is None
+    assert doctor.url_host("http://user:pw@127.0.0.1:5555/x") == "127.0.0.1:5555"
+
+
+@pytest.fixture
+def stub_mlflow():
+    """An HTTP server on loopback that behaves like MLflow 3.5's Host check: 403 "Invalid Host
+    header" unless Host is 127.0.0.1:PORT; it records what it was sent."""
+    import http.server
+    import threading
+
+    seen: list[tuple[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            host = self.headers.get("Host", "")
+            seen.append((self.path, host))
+            ok = host == f"127.0.0.1:{self.server.server_port}"
+            body = b'{"experiments": []}' if ok else doctor.INVALID_HOST.encode() + b" - rebinding"
+            self.send_response(200 if ok else 403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_probe_sends_a_foreign_host_to_a_guarded_endpoint(stub_mlflow):
+    url, seen = stub_mlflow
+    got = doctor.probe_foreign_host(url, 5)
+    assert got.status == 403 and doctor.INVALID_HOST in got.text
+    assert seen == [("/api/2.0/mlflow/experiments/search?max_results=1", "rebind.invalid")]
+    check = doctor.assess_host_protection("3.5.1", {}, LOCAL_ARGV, got, "local", LOCAL_CLIENTS)
+    assert check.status == doctor.PASS
+
+
+def test_the_probe_of_a_closed_port_says_why(stub_mlflow):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: refused
+        got = doctor.probe_foreign_host(f"http://127.0.0.1:{port}", 2)
+    assert got.status is None and got.error == "connection refused"
+
+
+# Plays a local mlflow-server that answers every Host (as a 3.5 server with the middleware off).
+OPEN_SERVER = r"""
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"experiments": []}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_port, flush=True)
+s.serve_forever()
+"""
+
+
+def test_local_check_reads_the_servers_proc_env_and_argv(tmp_path):
+    """Our mlflow-server by its PID file: its environment and command line from /proc, then the
+    probe on MLFLOW_PORT; a process without our tag is not judged."""
+    work = tmp_path / "work"
+    (work / "run").mkdir(parents=True)
+    env = {
+        "STACK_COMPONENT": f"{work}:mlflow-server",
+        "PATH": "/usr/bin:/bin",
+        doctor.ALLOWED_HOSTS_ENV: "127.0.0.1:*",
+    }
+    argv = ["python3", "-c", OPEN_SERVER, "--disable-security-middleware"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        assert doctor.read_cmdline(proc.pid) == argv
+        assert doctor.read_environ(proc.pid)[doctor.ALLOWED_HOSTS_ENV] == "127.0.0.1:*"
+        (work / "run" / "mlflow-server.pid").write_text(f"{proc.pid}\n")
+        s = settings(tmp_path, MLFLOW_PORT=str(port))
+        rows = [vs.Row("mlflow-server", "GET /version", {"mlflow": "3.5.1"})]
+        check = doctor.check_local_host_protection(s, rows, 5)
+        assert check.status == doctor.FAIL and check.anchor == "host-header-protection"
+        assert "--disable-security-middleware disables" in check.detail
+        assert (
+            "MLflow 3.5.1 answered HTTP 200 to a request with Host: rebind.invalid" in check.detail
+        )
+        other = settings(tmp_path / "elsewhere", MLFLOW_PORT=str(port))
+        (other.run_dir).mkdir(parents=True)
+        (other.run_dir / "mlflow-server.pid").write_text(f"{proc.pid}\n")
+        assert doctor.check_local_host_protection(other, rows, 5).status == doctor.SKIP
+    finally:
+        proc.kill()
+        proc.wait()
+    assert doctor.check_local_host_protection(s, rows, 5).status == doctor.SKIP  # gone
 
 
 # --------------------------------------------------------------------------------------------
