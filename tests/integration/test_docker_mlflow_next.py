@@ -218,6 +218,20 @@ def test_a_run_logged_by_service_name_lands(next_stack, mode):
     assert artifact_files(MLFLOW_URL, run_id) == {"notes/note.txt": len(mode)}
 
 
+def host_header_check() -> dict:
+    """The doctor's host-header protection check on this stack (the doctor as a whole fails
+    here: the project's venv keeps MLFLOW_VERSION, the stack runs the next one)."""
+    result = next_make("doctor", "ARGS=--json", timeout=300)
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    return checks["host-header protection"]
+
+
+def test_doctor_sees_the_host_header_check_on(next_stack):
+    check = host_header_check()
+    assert check["status"] == "pass", check
+    assert f"MLflow {NEXT_VERSION} answers 403" in check["detail"]
+
+
 def test_with_allowed_hosts_cleared_the_same_call_gets_403(next_stack):
     override = TEST_WORK_DIR / "cleared-hosts.yml"
     override.write_text(CLEARED_HOSTS_OVERRIDE)
@@ -233,6 +247,10 @@ def test_with_allowed_hosts_cleared_the_same_call_gets_403(next_stack):
         assert "403" in out.stderr and INVALID_HOST in out.stderr, out.stderr[-2000:]
         # The server itself is up and serving the API: only the service name is refused.
         assert rest(MLFLOW_URL, "experiments/get", experiment_id="0")["experiment"]["name"]
+        # The doctor names it before a job does.
+        check = host_header_check()
+        assert check["status"] == "fail" and "mlflow-server:5000" in check["detail"], check
+        assert check["runbook"].endswith("#host-header-protection")
     finally:
         # Back to the compose file alone (the stack's real setting) for whatever runs next.
         restored = next_make("up")

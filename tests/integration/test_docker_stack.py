@@ -413,6 +413,9 @@ def test_doctor_passes_every_check_on_the_healthy_stack(shared_mode):
     assert checks["shared folder: same everywhere"]["status"] == "pass"
     assert checks["published ports"]["status"] == "pass"
     assert checks["python in spark-submit"]["status"] == "pass"
+    host = checks["host-header protection"]
+    assert host["status"] == "pass" and "predates the Host-header middleware" in host["detail"]
+    assert "mlflow-server:5000" in host["detail"]
 
 
 def test_a_worker_container_killed_during_a_submit_is_named_and_the_job_completes(shared_mode):
