@@ -25,7 +25,9 @@ if [[ -z "$HADOLINT" ]]; then
     [[ -n "$candidate" && -x "$candidate" ]] && { HADOLINT="$candidate"; break; }
   done
 fi
-mapfile -t dockerfiles < <(git ls-files --cached --others --exclude-standard -- 'docker/Dockerfile*' | sort -u)
+# docker/lookalike/: test bases imitating a vendor's layout (tests/integration/test_docker_bases.py).
+mapfile -t dockerfiles < <(git ls-files --cached --others --exclude-standard -- \
+  'docker/Dockerfile*' 'docker/lookalike/Dockerfile*' | sort -u)
 if [[ -n "$HADOLINT" ]]; then
   step "hadolint (${#dockerfiles[@]} Dockerfiles)"
   "$HADOLINT" --no-color "${dockerfiles[@]}"
