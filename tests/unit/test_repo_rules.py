@@ -4,7 +4,12 @@ a README whose first commands are the newcomer's two."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
+
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +32,43 @@ def test_mlflow_and_spark_versions_are_written_only_in_versions_env():
         text = path.read_text()
         for key in ("MLFLOW_VERSION", "SPARK_VERSION"):
             assert f"=={v[key]}" not in text, f"{path} pins {key} itself"
+
+
+def lock_requirements() -> list[Requirement]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    return [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_every_lock_line_is_one_exact_pin_with_at_most_a_python_version_marker():
+    for req in lock_requirements():
+        (spec,) = req.specifier
+        assert spec.operator == "==" and "*" not in spec.version, req
+        if req.marker is not None:
+            assert re.fullmatch(
+                r'python_version == "3\.\d+"( or python_version == "3\.\d+")*', str(req.marker)
+            ), req
+
+
+def test_the_lock_gives_every_python_of_lock_pythons_exactly_one_pin_per_package():
+    """pip applies every line whose marker holds: two would conflict, none would leave a package
+    unlocked on the image's Python (Apache's 3.10, Bitnami's own)."""
+    pythons = versions()["LOCK_PYTHONS"].split(",")
+    assert versions()["PYTHON_MIN"] in pythons, "setup.sh accepts PYTHON_MIN: lock it too"
+    reqs = lock_requirements()
+    names = {canonicalize_name(req.name) for req in reqs}
+    for python in pythons:
+        env = {
+            **default_environment(),
+            "python_version": python,
+            "python_full_version": f"{python}.0",
+        }
+        pins = Counter(
+            canonicalize_name(req.name)
+            for req in reqs
+            if req.marker is None or req.marker.evaluate(env)
+        )
+        assert {name: count for name, count in pins.items() if count != 1} == {}, python
+        assert set(pins) == names, f"Python {python} has no pin for {names - set(pins)}"
 
 
 def test_every_script_is_executable_and_strict():
