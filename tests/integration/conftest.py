@@ -219,6 +219,27 @@ def poll(what: str, predicate, timeout: float = 180, interval: float = 0.2, job=
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def run_through_fault(
+    job: subprocess.Popen,
+    awaited: str,
+    predicate,
+    fault,
+    poll_timeout: float = 180,
+    job_timeout: float = 900,
+) -> tuple[str, object]:
+    """Wait for `awaited` (predicate's first truthy value) while the job runs, apply fault(value),
+    then let the job end; returns its output and the value. The job never outlives the test."""
+    try:
+        value = poll(awaited, predicate, timeout=poll_timeout, job=job)
+        fault(value)
+        output, _ = job.communicate(timeout=job_timeout)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    return output, value
+
+
 def worker_running_an_executor(worker_uis: dict[str, str]) -> str | None:
     """A worker (name -> UI URL) that runs an executor right now, asked of each worker's own UI."""
     for name, url in worker_uis.items():

@@ -18,7 +18,15 @@ import uuid
 
 import pytest
 from conftest import ROOT, artifact_files
-from test_docker_stack import LOG_RUN, SETTINGS, compose, docker_env, make, require_engine
+from test_docker_stack import (
+    LOG_RUN,
+    SETTINGS,
+    compose,
+    docker_env,
+    make,
+    project_containers,
+    require_engine,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -48,15 +56,6 @@ def v1_make(*args: str, timeout: float = 900):
     return make(*args, timeout=timeout, **V1)
 
 
-def project_containers() -> list[str]:
-    return subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-
-
 def compose_v1_version() -> str | None:
     if not shutil.which("docker-compose"):
         return None
@@ -82,7 +81,7 @@ def v1_stack():
     yield result
     down = v1_make("down", timeout=300)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert project_containers() == []
+    assert project_containers(PROJECT) == []
 
 
 def test_up_with_compose_v1_is_healthy_and_says_which_compose(v1_stack):

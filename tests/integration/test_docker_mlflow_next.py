@@ -22,7 +22,15 @@ import uuid
 import pytest
 import requests
 from conftest import ROOT, artifact_files, rest
-from test_docker_stack import LOG_RUN, SETTINGS, docker_env, make, require_engine, versions
+from test_docker_stack import (
+    LOG_RUN,
+    SETTINGS,
+    docker_env,
+    make,
+    project_containers,
+    require_engine,
+    versions,
+)
 from test_docker_stack import compose as docker_compose
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
@@ -107,15 +115,6 @@ def server_env() -> dict[str, str]:
     return dict(e.split("=", 1) for e in server_container()["Config"]["Env"])
 
 
-def project_containers() -> list[str]:
-    return subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-
-
 def wait_server_health(timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -184,7 +183,7 @@ def next_stack():
     down = next_make("down", timeout=300)
     (TEST_WORK_DIR / "cleared-hosts.yml").unlink(missing_ok=True)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert project_containers() == []
+    assert project_containers(PROJECT) == []
 
 
 def test_next_version_is_a_newer_3_5():

@@ -24,9 +24,9 @@ from conftest import (
     ROOT,
     SMALL_GRID,
     inventory,
-    poll,
     result_of,
     run_make,
+    run_through_fault,
     running_run,
     worker_running_an_executor,
 )
@@ -142,6 +142,16 @@ def containers() -> list[dict]:
         return []
     out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
+
+
+def project_containers(project: str = PROJECT) -> list[str]:
+    """Ids of every container of a compose project, running or not."""
+    return subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
 
 
 def rest(method: str, path: str, **kwargs) -> dict:
@@ -421,13 +431,8 @@ def test_doctor_passes_every_check_on_the_healthy_stack(shared_mode):
 def test_a_worker_container_killed_during_a_submit_is_named_and_the_job_completes(shared_mode):
     experiment = f"docker-fault-worker-{uuid.uuid4().hex[:8]}"
     job = start_submit(experiment, GRID_4)
-    try:
-        victim = poll(
-            "an executor of the job on a worker container",
-            lambda: worker_running_an_executor(WORKER_UIS),
-            timeout=600,
-            job=job,
-        )
+
+    def kill_and_look(victim: str) -> None:
         killed = compose("kill", victim)
         assert killed.returncode == 0, killed.stderr
         # While the job goes on: status and doctor name the lost worker, and only it.
@@ -440,10 +445,15 @@ def test_a_worker_container_killed_during_a_submit_is_named_and_the_job_complete
         report = doctor_json()
         lost = {c["name"]: c for c in report["checks"]}[f"container: {victim}"]
         assert lost["status"] == "fail" and lost["runbook"].endswith("#worker-lost"), lost
-        output, _ = job.communicate(timeout=1200)
-    finally:
-        if job.poll() is None:
-            job.kill()
+
+    output, _ = run_through_fault(
+        job,
+        "an executor of the job on a worker container",
+        lambda: worker_running_an_executor(WORKER_UIS),
+        kill_and_look,
+        poll_timeout=600,
+        job_timeout=1200,
+    )
     assert job.returncode == 0, output[-3000:]
     run_id = result_of(output)["run_id"]
     assert rest("GET", "runs/get", params={"run_id": run_id})["run"]["info"]["status"] == "FINISHED"
@@ -465,16 +475,19 @@ def test_a_worker_container_killed_during_a_submit_is_named_and_the_job_complete
 def test_mlflow_server_stopped_during_a_submit_loses_nothing_and_relog_completes(shared_mode):
     experiment = f"docker-fault-mlflow-{uuid.uuid4().hex[:8]}"
     job = start_submit(experiment, SMALL_GRID)
-    try:
-        run_id = poll(
-            "the job's run to appear", lambda: running_run(MLFLOW_URL, experiment), timeout=600
-        )
+
+    def stop_server(_run_id: str) -> None:
         stopped = compose("stop", "mlflow-server")
         assert stopped.returncode == 0, stopped.stderr
-        output, _ = job.communicate(timeout=1200)
-    finally:
-        if job.poll() is None:
-            job.kill()
+
+    output, run_id = run_through_fault(
+        job,
+        "the job's run to appear",
+        lambda: running_run(MLFLOW_URL, experiment),
+        stop_server,
+        poll_timeout=600,
+        job_timeout=1200,
+    )
     assert job.returncode == 4, output[-3000:]
     result = result_of(output)
     assert result["status"] == "pending" and result["run_id"] == run_id

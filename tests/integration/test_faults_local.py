@@ -16,11 +16,11 @@ from conftest import (
     ensure_down,
     ensure_up,
     inventory,
-    poll,
     rest,
     result_of,
     run_make,
     run_script,
+    run_through_fault,
     running_run,
     stack_env,
     stop_component,
@@ -51,13 +51,12 @@ def worker_with_an_executor() -> str | None:
 def test_a_worker_killed_during_a_submit_and_the_job_completes_on_the_others(mlflow_url):
     ensure_up()
     job = start_submit(EXPERIMENT="fault-worker", ARGS=GRID_4)
-    try:
-        victim = poll("an executor of the job on a worker", worker_with_an_executor, job=job)
-        stop_component(victim, sig=9)
-        output, _ = job.communicate(timeout=900)
-    finally:
-        if job.poll() is None:
-            job.kill()
+    output, _ = run_through_fault(
+        job,
+        "an executor of the job on a worker",
+        worker_with_an_executor,
+        lambda victim: stop_component(victim, sig=9),
+    )
     assert job.returncode == 0, output[-3000:]
     run = rest(mlflow_url, "runs/get", run_id=result_of(output)["run_id"])["run"]
     assert run["info"]["status"] == "FINISHED"
@@ -68,13 +67,12 @@ def test_mlflow_stopped_during_a_submit_loses_nothing_and_relog_completes_the_ru
     ensure_up()
     experiment = f"fault-mlflow-{int(time.time())}"
     job = start_submit(EXPERIMENT=experiment, ARGS=SMALL_GRID)
-    try:
-        run_id = poll("the job's run to appear", lambda: running_run(mlflow_url, experiment))
-        stop_component("mlflow-server")
-        output, _ = job.communicate(timeout=900)
-    finally:
-        if job.poll() is None:
-            job.kill()
+    output, run_id = run_through_fault(
+        job,
+        "the job's run to appear",
+        lambda: running_run(mlflow_url, experiment),
+        lambda _: stop_component("mlflow-server"),
+    )
     assert job.returncode == 4, output[-3000:]
     result = result_of(output)
     assert result["status"] == "pending"
