@@ -5,6 +5,7 @@
 #   worker   Spark worker of SPARK_MASTER_URL (SPARK_WORKER_CORES, SPARK_WORKER_MEMORY, UI 8081)
 #   submit   idle driver host: writes spark-defaults.conf, then waits; run jobs with
 #            `docker compose exec spark-submit spark-submit JOB.py`
+#   link-spark-tools DIR   (image build) wrappers for spark-submit & co. in DIR
 #   anything else is run as a command.
 set -o errexit -o nounset -o pipefail
 
@@ -19,9 +20,24 @@ find_spark_home() {
   return 1
 }
 
+# link_spark_tools DIR: wrappers for Spark's commands in DIR (image build time), for bases whose
+# PATH lacks SPARK_HOME/bin (Apache's); a wrapper, not a link: Spark's scripts find their home
+# from their own path.
+link_spark_tools() {
+  local dir="$1" home tool
+  home="$(find_spark_home)"
+  mkdir -p "$dir"
+  for tool in spark-submit spark-class pyspark spark-shell spark-sql; do
+    [[ -x "$home/bin/$tool" ]] || continue
+    printf '#!/bin/sh\nexec %s/bin/%s "$@"\n' "$home" "$tool" >"$dir/$tool"
+    chmod 0755 "$dir/$tool"
+  done
+}
+
 role="${1:-submit}"
 case "$role" in
   master | worker | submit) shift || true ;;
+  link-spark-tools) link_spark_tools "${2:?usage: entrypoint link-spark-tools DIR}"; exit ;;
   *) exec "$@" ;;
 esac
 

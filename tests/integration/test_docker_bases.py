@@ -1,11 +1,13 @@
-"""docker/Dockerfile.spark-mlflow on a Bitnami-layout base: Spark at /opt/bitnami/spark, its own
-Python first on PATH, USER 1001 and no passwd entry for 1001 nor 185, no /opt/spark.
+"""docker/Dockerfile.spark-mlflow on the layouts of the vendor bases the issue names:
+- Bitnami's: Spark at /opt/bitnami/spark, its own Python first on PATH, USER 1001 and no passwd
+  entry for 1001 nor 185, no /opt/spark;
+- the official Apache image's: /opt/spark/bin NOT on PATH, `python3` only (no `python`), USER 185.
 
-No registry answers here, so the base is a lookalike (docker/lookalike/Dockerfile.bitnami-layout:
-the offline base rearranged), not bitnamilegacy/spark itself. The images are built by the
-project's own code (scripts/docker/lib.sh: build lock, EXTRA_CA_CERTS staging), then a master, a
-worker and a driver container from the image run a PySpark job on a network of their own; no port
-is published. Skipped when no Docker engine answers; REQUIRE_DOCKER=1 (CI) makes that a failure.
+No registry answers here, so each base is a lookalike (docker/lookalike/Dockerfile.*-layout: the
+offline base rearranged), not the vendor image. The images are built by the project's own code
+(scripts/docker/lib.sh: build lock, EXTRA_CA_CERTS staging), then a master, a worker and a driver
+container from the image run a PySpark job on a network of their own; no port is published.
+Skipped when no Docker engine answers; REQUIRE_DOCKER=1 (CI) makes that a failure.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 
 import pytest
 from conftest import ROOT
@@ -22,9 +25,39 @@ from test_docker_stack import docker_env, require_engine
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 PREFIX = versions()["IMAGE_PREFIX"]
-LOOKALIKE_IMAGE = f"{PREFIX}/lookalike-bitnami:{versions()['SPARK_VERSION']}"
-IMAGE = f"{PREFIX}/spark-mlflow-on-bitnami-layout:test"
-BITNAMI_SPARK = "/opt/bitnami/spark"
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    spark_home: str
+    # What the lookalike itself must show (`id -u`, `command -v python3`, SPARK_HOME, passwd).
+    base_facts: tuple[str, ...]
+    java: str  # the java of the executors' launch command
+
+    @property
+    def lookalike(self) -> str:
+        return f"{PREFIX}/lookalike-{self.name}:{versions()['SPARK_VERSION']}"
+
+    @property
+    def image(self) -> str:
+        return f"{PREFIX}/spark-mlflow-on-{self.name}-layout:test"
+
+
+LAYOUTS = [
+    Layout(
+        "bitnami",
+        "/opt/bitnami/spark",
+        ("1001", "/opt/bitnami/python/bin/python3", "/opt/bitnami/spark", "no-passwd"),
+        '"/opt/bitnami/java/bin/java"',
+    ),
+    Layout(
+        "apache",
+        "/opt/spark",
+        ("185", "/usr/bin/python3", "/opt/spark", "spark:185", "no-python", "no-spark-submit"),
+        '/bin/java"',
+    ),
+]
 # Every container and the network of one test session carry this label (and a unique name).
 LABEL = "toolkit.test=docker-bases"
 
@@ -34,7 +67,7 @@ BUILD = """
 source scripts/docker/lib.sh
 hold_build_lock
 "$ROOT/scripts/build-base-image.sh"
-docker_build "$LOOKALIKE_IMAGE" "$ROOT/docker/lookalike/Dockerfile.bitnami-layout" \
+docker_build "$LOOKALIKE_IMAGE" "$ROOT/docker/lookalike/Dockerfile.$LAYOUT-layout" \
   "$ROOT/docker/lookalike" --build-arg "BASE_IMAGE=$OFFLINE_BASE_IMAGE"
 build_images
 """
@@ -44,7 +77,7 @@ JOB = """
 import socket
 from pyspark.sql import SparkSession
 
-spark = SparkSession.builder.appName("bitnami-layout").getOrCreate()
+spark = SparkSession.builder.appName("base-layout").getOrCreate()
 sc = spark.sparkContext
 print("MASTER", sc.master)
 print("COUNT", sc.parallelize(range(1000), 4).filter(lambda x: x % 3 == 0).count())
@@ -74,14 +107,16 @@ def run_in(image: str, command: str, *options: str) -> subprocess.CompletedProce
     return docker("run", "--rm", "--network", "none", *options, image, "sh", "-c", command)
 
 
-@pytest.fixture(scope="module")
-def image() -> str:
+@pytest.fixture(scope="module", params=LAYOUTS, ids=lambda layout: f"{layout.name}-layout")
+def layout(request) -> Layout:
     require_engine()
+    it = request.param
     env = docker_env(
         OFFLINE="1",
-        SPARK_BASE_IMAGE=LOOKALIKE_IMAGE,
-        SPARK_MLFLOW_IMAGE=IMAGE,
-        LOOKALIKE_IMAGE=LOOKALIKE_IMAGE,
+        LAYOUT=it.name,
+        SPARK_BASE_IMAGE=it.lookalike,
+        SPARK_MLFLOW_IMAGE=it.image,
+        LOOKALIKE_IMAGE=it.lookalike,
     )
     build = subprocess.run(
         ["bash", "-c", BUILD],
@@ -93,7 +128,7 @@ def image() -> str:
         stdin=subprocess.DEVNULL,
     )
     assert build.returncode == 0, f"build failed:\n{build.stdout[-3000:]}\n{build.stderr[-5000:]}"
-    return IMAGE
+    return it
 
 
 def logs(name: str) -> str:
@@ -114,12 +149,12 @@ def wait_for_log(name: str, text: str, timeout: float = 120) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(image):
+def cluster(layout):
     """Master, one worker and an idle driver (the entrypoint's `submit` role) on their own network,
     small memory; names are network aliases, as in docker/docker-compose.yml."""
     suffix = uuid.uuid4().hex[:8]
-    network = f"bitnami-layout-{suffix}"
-    names = {role: f"bitnami-layout-{role}-{suffix}" for role in ("master", "worker", "submit")}
+    network = f"{layout.name}-layout-{suffix}"
+    names = {r: f"{layout.name}-layout-{r}-{suffix}" for r in ("master", "worker", "submit")}
     docker("network", "create", "--label", LABEL, network, check=True)
 
     def start(role: str, alias: str, *env: str) -> None:
@@ -127,7 +162,7 @@ def cluster(image):
         options += ["--network", network, "--network-alias", alias, "--hostname", alias]
         for pair in ("SPARK_DAEMON_MEMORY=256m", *env):
             options += ["--env", pair]
-        docker("run", *options, image, role, check=True)
+        docker("run", *options, layout.image, role, check=True)
 
     try:
         start("master", "spark-master")
@@ -140,7 +175,7 @@ def cluster(image):
             "SPARK_WORKER_CORES=1",
         )
         wait_for_log(names["worker"], "Successfully registered with master")
-        # SPARK_HOME emptied: the entrypoint must find /opt/bitnami/spark by itself.
+        # SPARK_HOME emptied: the entrypoint must find the base's Spark by itself.
         start(
             "submit",
             f"spark-submit-{suffix}",
@@ -158,24 +193,22 @@ def cluster(image):
     assert left == [], f"containers left behind: {left}"
 
 
-def test_the_lookalike_has_the_bitnami_layout(image):
-    # The lookalike itself: if it drifted from Bitnami's layout, the tests below prove nothing.
+def test_the_lookalike_has_the_vendor_layout(layout):
+    # The lookalike itself: if it drifted from the vendor's layout, the tests below prove nothing.
     out = run_in(
-        LOOKALIKE_IMAGE,
-        'id -u; command -v python3; echo "$SPARK_HOME"; getent passwd 1001 185 || echo no-passwd; '
-        "if test -e /opt/spark; then echo has-opt-spark; fi",
+        layout.lookalike,
+        'id -u; command -v python3; echo "$SPARK_HOME"; '
+        'users="$(getent passwd 1001 185 | cut -d: -f1,3)"; echo "${users:-no-passwd}"; '
+        "command -v python >/dev/null || echo no-python; "
+        "command -v spark-submit >/dev/null || echo no-spark-submit; "
+        'if test -e /opt/spark && test /opt/spark != "$SPARK_HOME"; then echo has-opt-spark; fi',
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.split() == [
-        "1001",
-        "/opt/bitnami/python/bin/python3",
-        BITNAMI_SPARK,
-        "no-passwd",
-    ]
+    assert tuple(out.stdout.split()) == layout.base_facts
 
 
-def test_the_image_runs_as_non_root_with_a_passwd_entry(image):
-    uid = run_in(image, "id -u; id -un; echo $HOME; touch $HOME/.probe")
+def test_the_image_runs_as_non_root_with_a_passwd_entry(layout):
+    uid = run_in(layout.image, "id -u; id -un; echo $HOME; touch $HOME/.probe")
     assert uid.returncode == 0, uid.stdout + uid.stderr
     number, name, home = uid.stdout.split()
     assert number == versions()["STACK_UID"] != "0"
@@ -186,29 +219,33 @@ def test_the_image_runs_as_non_root_with_a_passwd_entry(image):
         "inspect",
         "--format",
         '{{index .Config.Labels "org.opencontainers.image.base.name"}}',
-        image,
+        layout.image,
         check=True,
     )
-    assert base.stdout.strip() == LOOKALIKE_IMAGE
+    assert base.stdout.strip() == layout.lookalike
 
 
-def test_python_has_mlflow_at_the_server_version_and_the_artifact_cli(image):
-    out = run_in(image, "python -c 'import mlflow; print(mlflow.__version__)'")
+def test_python_and_spark_submit_are_on_path_with_mlflow_and_the_artifact_cli(layout):
+    out = run_in(
+        layout.image,
+        "python -c 'import mlflow; print(mlflow.__version__)' && spark-submit --version 2>&1",
+        "--hostname",
+        "localhost",  # no network: Spark must still resolve its own host name
+    )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.strip() == versions()["MLFLOW_VERSION"]
-    cli = run_in(image, '"$MLFLOW_PYTHON_EXECUTABLE" -m mlflow.store.artifact.cli --help')
+    assert out.stdout.splitlines()[0] == versions()["MLFLOW_VERSION"]
+    assert f"version {versions()['SPARK_VERSION']}" in out.stdout
+    cli = run_in(layout.image, '"$MLFLOW_PYTHON_EXECUTABLE" -m mlflow.store.artifact.cli --help')
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "Usage" in cli.stdout
 
 
-def test_the_entrypoint_finds_bitnami_spark(cluster):
+def test_the_entrypoint_finds_the_bases_spark(layout, cluster):
     # Started with SPARK_HOME='' (see the fixture): the path comes from find_spark_home's search.
-    assert f"Spark {BITNAMI_SPARK}," in logs(cluster["names"]["submit"])
-    layout = run_in(IMAGE, 'echo "$SPARK_HOME"; if test -e /opt/spark; then echo has-opt-spark; fi')
-    assert layout.stdout.split() == [BITNAMI_SPARK], layout.stdout + layout.stderr
+    assert f"Spark {layout.spark_home}," in logs(cluster["names"]["submit"])
 
 
-def test_a_pyspark_job_runs_on_the_master_and_worker(cluster):
+def test_a_pyspark_job_runs_on_the_master_and_worker(layout, cluster):
     submit = cluster["names"]["submit"]
     out = docker(
         "exec",
@@ -227,9 +264,9 @@ def test_a_pyspark_job_runs_on_the_master_and_worker(cluster):
     assert lines.get("COUNT") == "334", out.stdout
     assert lines.get("RANGE") == "100", out.stdout
     assert lines.get("HOSTS") == repr([cluster["worker_host"]]), out.stdout
-    # The executor got the memory asked for (not Spark's 1g default), from the base's JAVA_HOME.
+    # The executor got the memory asked for (not Spark's 1g default), from the base's java.
     launch = [
         line for line in logs(cluster["names"]["worker"]).splitlines() if "Launch command" in line
     ]
     assert launch, logs(cluster["names"]["worker"])[-3000:]
-    assert '"/opt/bitnami/java/bin/java"' in launch[0] and '"-Xmx512M"' in launch[0], launch[0]
+    assert f"{layout.java}" in launch[0] and '"-Xmx512M"' in launch[0], launch[0]
