@@ -240,16 +240,21 @@ def compose_up(compose_v: str) -> float:
     return lib(script, "compose up")[0]
 
 
+def project_containers(running_only: bool = False) -> list[str]:
+    """Ids of the bench project's containers (all, or the running ones)."""
+    flag = "-q" if running_only else "-aq"
+    filter_ = f"label=com.docker.compose.project={PROJECT}"
+    return subprocess.run(
+        ["docker", "ps", flag, "--filter", filter_], capture_output=True, text=True
+    ).stdout.split()
+
+
 # --- 4. memory during a submit -----------------------------------------------------------------
 def sample_memory(stop: threading.Event, samples: list[tuple[float, dict[str, float]]]) -> None:
     """Every second: the project's containers' memory, summed (docker stats itself takes ~1 s)."""
     while not stop.is_set():
         started = time.monotonic()
-        ids = subprocess.run(
-            ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
+        ids = project_containers(running_only=True)
         if ids:
             done = subprocess.run(
                 ["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *ids],
@@ -286,11 +291,7 @@ def bring_down() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    left = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
+    left = project_containers()
     if left:
         subprocess.run(["docker", "rm", "-f", *left], capture_output=True)
 

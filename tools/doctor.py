@@ -1454,31 +1454,16 @@ def run_docker(settings: vs.Settings, opts: Options, emit: Callable[[Check], Non
 
 
 @click.command(help=__doc__.split("\n\n")[0] + "\n\n" + vs.exit_codes_paragraph(__doc__))
-@click.option(
-    "--runtime",
-    envvar="STACK_RUNTIME",
-    default="local",
-    show_default=True,
-    show_envvar=True,
-    help="local or docker.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
+@vs.stack_options("local or docker.")
 @click.option(
     "--compose",
     envvar="DOCTOR_COMPOSE",
     default="",
     help="Compose command (default: docker compose, then docker-compose).",
 )
-@click.option(
-    "--request-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=3.0,
-    show_default=True,
-    help="Timeout of each HTTP request, seconds.",
-)
 def main(runtime: str, as_json: bool, compose: str, request_timeout: float) -> None:
     try:
-        settings = vs.load_settings(os.environ, vs.check_runtime(runtime))
+        settings = vs.checked_settings(runtime)
         opts = Options(
             timeout=request_timeout,
             min_gb=env_float(settings.values, "DOCTOR_MIN_FREE_GB", 2.0),
@@ -1486,8 +1471,6 @@ def main(runtime: str, as_json: bool, compose: str, request_timeout: float) -> N
             busy_timeout=env_float(settings.values, "DOCTOR_DB_TIMEOUT", 2.0),
             compose=compose,
         )
-        for url in (settings.mlflow_url(), settings.master_ui_url(), *settings.worker_ui_urls()):
-            hc.check_url("URL", url, "http://127.0.0.1:5555")
     except vs.BadInput as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)

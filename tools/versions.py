@@ -644,28 +644,48 @@ def check_runtime(value: str) -> str:
     return value
 
 
+def checked_settings(runtime: str) -> Settings:
+    """The settings of the environment for --runtime, every URL they derive checked (BadInput)."""
+    settings = load_settings(os.environ, check_runtime(runtime))
+    for url in (settings.mlflow_url(), settings.master_ui_url(), *settings.worker_ui_urls()):
+        hc.check_url("URL", url, "http://127.0.0.1:5555")
+    return settings
+
+
+def stack_options(runtime_help: str):
+    """--runtime, --json and --request-timeout, as this tool and tools/doctor.py take them."""
+    options = [
+        click.option(
+            "--runtime",
+            envvar="STACK_RUNTIME",
+            default="local",
+            show_default=True,
+            show_envvar=True,
+            help=runtime_help,
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines."),
+        click.option(
+            "--request-timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=3.0,
+            show_default=True,
+            help="Timeout of each HTTP request, seconds.",
+        ),
+    ]
+
+    def apply(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 @click.command(help=__doc__.split("\n\n")[0] + "\n\n" + exit_codes_paragraph(__doc__))
-@click.option(
-    "--runtime",
-    envvar="STACK_RUNTIME",
-    default="local",
-    show_default=True,
-    show_envvar=True,
-    help="local or docker (docker adds spark-submit and each worker container).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
-@click.option(
-    "--request-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=3.0,
-    show_default=True,
-    help="Timeout of each HTTP request, seconds.",
-)
+@stack_options("local or docker (docker adds spark-submit and each worker container).")
 def main(runtime: str, as_json: bool, request_timeout: float) -> None:
     try:
-        settings = load_settings(os.environ, check_runtime(runtime))
-        for url in (settings.mlflow_url(), settings.master_ui_url(), *settings.worker_ui_urls()):
-            hc.check_url("URL", url, "http://127.0.0.1:5555")
+        settings = checked_settings(runtime)
     except BadInput as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)

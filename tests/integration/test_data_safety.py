@@ -15,14 +15,13 @@ import signal
 import sqlite3
 import subprocess
 import textwrap
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import datasafety
 import pytest
 import requests
-from conftest import DERIVED, PYTHON, ROOT
+from conftest import DERIVED, PYTHON, ROOT, poll
 
 BASE = ROOT / "work" / "test-data-safety"
 STACK_WORK_DIR = BASE / "stack"
@@ -109,16 +108,6 @@ def tree_state(root: Path) -> dict[str, tuple[int, int]]:
         str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns)
         for p in root.rglob("*")
     }
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 # A client that logs runs until STOP exists or it logged MAX; each run's files hold its index,
@@ -269,7 +258,7 @@ def test_backup_of_a_live_server_while_runs_are_logged(stack):
     writer = Writer("live-backup")
     try:
         first = len(run_ids(db)) if db.exists() else 0
-        wait_for(lambda: len(run_ids(db)) >= first + 5, 180, "the writer's first runs")
+        poll("the writer's first runs", lambda: len(run_ids(db)) >= first + 5, timeout=180)
         # A backup takes about 0.15 s, a run about 0.1 s: back up until the database changed
         # while one ran (a backup that saw no write proves nothing about concurrency).
         for n in range(40):
@@ -285,7 +274,7 @@ def test_backup_of_a_live_server_while_runs_are_logged(stack):
         assert script("check-stopped.sh").returncode == 1  # it was a live server indeed
         # The writer goes on after the backups: their locks never made MLflow fail.
         last = len(run_ids(db))
-        wait_for(lambda: len(run_ids(db)) >= last + 3, 120, "runs after the backups")
+        poll("runs after the backups", lambda: len(run_ids(db)) >= last + 3, timeout=120)
     finally:
         code, _, err = writer.finish()
     assert code == 0, err[-3000:]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import artifact_files, rest, result_of
+from conftest import artifact_files, poll, rest, result_of
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -50,17 +50,6 @@ def free_port(first: int = 5600, last: int = 5699) -> int:
     pytest.skip("no free port in 5600-5699")
 
 
-def wait_for(check, timeout: float, what: str, interval: float = 0.25):
-    """Poll CHECK until it returns a truthy value or TIMEOUT passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def healthy(url: str) -> bool:
     try:
         return requests.get(f"{url}/health", timeout=2).status_code == 200
@@ -84,7 +73,7 @@ def start_server(base: Path, served: bool):
         start_new_session=True,  # its own group: the uvicorn child goes down with it
     )  # fmt: skip
     try:
-        wait_for(lambda: server.poll() is not None or healthy(url), 90, "MLflow /health")
+        poll("MLflow /health", lambda: server.poll() is not None or healthy(url), timeout=90)
         assert server.poll() is None, (base / "server.log").read_text()[-2000:]
         yield url
     finally:
@@ -94,7 +83,7 @@ def start_server(base: Path, served: bool):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
-        wait_for(lambda: not healthy(url), 20, "the MLflow server to stop")
+        poll("the MLflow server to stop", lambda: not healthy(url), timeout=20)
 
 
 @pytest.fixture(scope="module")
