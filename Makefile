@@ -21,7 +21,7 @@ help: ## Show this help
 setup: ## Make .venv from the pins (reinstalls only when a pin changed)
 	@scripts/setup.sh
 
-lock: ## Regenerate constraints.txt from requirements.txt and versions.env
+lock: ## Regenerate constraints.txt from requirements.txt and versions.env, pinned for each of LOCK_PYTHONS
 	@scripts/lock.sh
 
 up: ## Start the stack (MLflow + Spark master + WORKERS workers) and wait until healthy
@@ -75,7 +75,7 @@ test-unit: ## Run the unit tests only
 test-integration: ## Run the integration tests only (starts its own stack)
 	@scripts/test.sh integration
 
-lint: ## shellcheck on every script, ruff on the Python
+lint: ## shellcheck on every script, ruff on the Python, hadolint on the Dockerfiles, compose config
 	@scripts/lint.sh
 
 bench: ## Run the speed benchmarks in bench/ and print their ratios
